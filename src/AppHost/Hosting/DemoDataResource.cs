@@ -1,0 +1,117 @@
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Npgsql;
+using Platform.Tenancy;
+
+namespace AppHost.Hosting;
+
+/// <summary>The demo tenant's id and keys, kept in <c>STATE/demo.json</c> because only hashes are stored server-side.</summary>
+public sealed record DemoCredentials(string TenantId, string WriteKey, string ReadKey);
+
+/// <summary>
+/// A one-shot task: creates the demo tenant and its keys (kept across restarts) and sends a day of
+/// demo events through the Collector, so a newcomer has something to query. Event ids derive from
+/// the event's time slot, so sending the same day again adds nothing twice.
+/// </summary>
+public sealed class DemoDataResource(string name, PostgresDatabaseResource platformDatabase, ProjectResource collector) : Resource(name), IEndpointsContributor
+{
+    public const string TenantId = "demo";
+
+    private static readonly string[] EventNames = ["page_view", "page_view", "feature_used", "signup", "purchase"];
+
+    public DemoCredentials? Credentials { get; private set; }
+
+    public int EventsSent { get; private set; }
+
+    public override string? Display => Credentials is null ? null : $"tenant '{TenantId}', {EventsSent} demo events sent";
+
+    public override IEnumerable<KeyValuePair<string, string>> ReferenceEnvironment() => [];
+
+    public override async Task StartAsync(ResourceContext context, CancellationToken cancellationToken)
+    {
+        await using var dataSource = NpgsqlDataSource.Create(platformDatabase.ConnectionString!);
+        var tenants = new TenantDirectory(dataSource, TimeProvider.System);
+        Credentials = await EnsureCredentialsAsync(tenants, Path.Combine(context.Options.StateDirectory, "demo.json"), cancellationToken);
+        EventsSent = await SendDemoEventsAsync(context, cancellationToken);
+        State = ResourceState.Finished;
+    }
+
+    public void WriteEndpoints(JsonObject endpoints)
+    {
+        if (Credentials is { } credentials)
+        {
+            endpoints["demo"] = new JsonObject
+            {
+                ["tenant_id"] = credentials.TenantId,
+                ["write_key"] = credentials.WriteKey,
+                ["read_key"] = credentials.ReadKey,
+            };
+        }
+    }
+
+    private static async Task<DemoCredentials> EnsureCredentialsAsync(TenantDirectory tenants, string file, CancellationToken cancellationToken)
+    {
+        await tenants.CreateTenantAsync(TenantId, "Demo product", cancellationToken);
+        if (File.Exists(file)
+            && JsonSerializer.Deserialize(await File.ReadAllTextAsync(file, cancellationToken), HostingJsonContext.Default.DemoCredentials) is { } saved
+            && await tenants.ResolveAsync(saved.WriteKey, ApiKeyKind.Write, cancellationToken) == TenantId
+            && await tenants.ResolveAsync(saved.ReadKey, ApiKeyKind.Read, cancellationToken) == TenantId)
+        {
+            return saved;
+        }
+
+        var credentials = new DemoCredentials(
+            TenantId,
+            await tenants.IssueKeyAsync(TenantId, ApiKeyKind.Write, cancellationToken),
+            await tenants.IssueKeyAsync(TenantId, ApiKeyKind.Read, cancellationToken));
+        await File.WriteAllTextAsync(file, JsonSerializer.Serialize(credentials, HostingJsonContext.Default.DemoCredentials), cancellationToken);
+        File.SetUnixFileMode(file, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        return credentials;
+    }
+
+    private async Task<int> SendDemoEventsAsync(ResourceContext context, CancellationToken cancellationToken)
+    {
+        using var http = new HttpClient { BaseAddress = new Uri(collector.Url) };
+        http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes(Credentials!.WriteKey + ":")));
+        var events = GenerateEvents(DateTimeOffset.UtcNow).ToList();
+        foreach (var chunk in events.Chunk(200))
+        {
+            using var response = await http.PostAsJsonAsync("/v1/events", new JsonObject { ["batch"] = new JsonArray(chunk.Select(e => (JsonNode)e).ToArray()) }, cancellationToken);
+            if (!response.IsSuccessStatusCode)
+            {
+                throw new InvalidOperationException($"The collector refused the demo events: {(int)response.StatusCode} {await response.Content.ReadAsStringAsync(cancellationToken)}");
+            }
+        }
+
+        context.Log(Name, $"Sent {events.Count} demo events for tenant '{TenantId}'.");
+        return events.Count;
+    }
+
+    /// <summary>Five events every 15 minutes over the last 24 hours, from 25 users, with ids fixed by their time slot.</summary>
+    public static IEnumerable<JsonObject> GenerateEvents(DateTimeOffset now)
+    {
+        var lastSlot = new DateTimeOffset(now.Year, now.Month, now.Day, now.Hour, now.Minute / 15 * 15, 0, TimeSpan.Zero);
+        for (var slot = 0; slot < 96; slot++)
+        {
+            var at = lastSlot.AddMinutes(-15 * slot);
+            var slotNumber = at.ToUnixTimeSeconds() / 900;
+            for (var k = 0; k < EventNames.Length; k++)
+            {
+                var user = $"user-{(slotNumber * 7 + k * 3) % 25:00}";
+                yield return new JsonObject
+                {
+                    ["event"] = EventNames[k],
+                    ["event_id"] = $"demo-{at:yyyyMMddHHmm}-{k}",
+                    ["user_id"] = user,
+                    ["session_id"] = $"{user}-{at:yyyyMMddHH}",
+                    ["timestamp"] = at.AddSeconds(k * 37).ToString("yyyy-MM-ddTHH:mm:ssZ"),
+                    ["properties"] = new JsonObject { ["path"] = k == 3 ? "/signup" : "/home", ["plan"] = (slotNumber + k) % 3 == 0 ? "pro" : "free" },
+                    ["context"] = new JsonObject { ["country"] = (slotNumber % 4) switch { 0 => "DE", 1 => "US", 2 => "FR", _ => "JP" }, ["device"] = k % 2 == 0 ? "mobile" : "desktop" },
+                };
+            }
+        }
+    }
+}

@@ -1,0 +1,79 @@
+using System.Runtime.InteropServices;
+
+namespace AppHost.Hosting;
+
+/// <summary>The few POSIX calls .NET does not expose: sending a chosen signal to a process.</summary>
+internal static partial class Posix
+{
+    public const int SigInt = 2;
+    public const int SigKill = 9;
+    public const int SigTerm = 15;
+
+    public static bool Signal(int pid, int signal) => kill(pid, signal) == 0;
+
+    /// <summary>True when a process with this id exists (signal 0 probes without sending).</summary>
+    public static bool IsAlive(int pid) => pid > 0 && (kill(pid, 0) == 0 || Marshal.GetLastPInvokeError() == 1 /* EPERM: exists */);
+
+    /// <summary>The command line of a live process, from /proc; empty when it is gone.</summary>
+    public static string CommandLine(int pid)
+    {
+        try
+        {
+            return File.ReadAllText($"/proc/{pid}/cmdline").Replace('\0', ' ').Trim();
+        }
+        catch (IOException)
+        {
+            return "";
+        }
+        catch (UnauthorizedAccessException)
+        {
+            return "";
+        }
+    }
+
+    /// <summary>Waits for a process to end, polling /proc (it may not be our child).</summary>
+    public static async Task<bool> WaitForExitAsync(int pid, TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (DateTime.UtcNow < deadline)
+        {
+            if (!IsAlive(pid) || IsZombie(pid))
+            {
+                return true;
+            }
+
+            await Task.Delay(50);
+        }
+
+        return false;
+    }
+
+    private static bool IsZombie(int pid)
+    {
+        try
+        {
+            var stat = File.ReadAllText($"/proc/{pid}/stat");
+            var close = stat.LastIndexOf(')');
+            return close > 0 && close + 2 < stat.Length && stat[close + 2] == 'Z';
+        }
+        catch (IOException)
+        {
+            return true;
+        }
+    }
+
+    [DllImport("libc", SetLastError = true)]
+#pragma warning disable SYSLIB1054 // DllImport keeps this free of the unsafe-code switch LibraryImport would want.
+    private static extern int kill(int pid, int sig);
+#pragma warning restore SYSLIB1054
+}
+
+internal static partial class PosixUser
+{
+    public static bool IsRoot => geteuid() == 0;
+
+    [DllImport("libc")]
+#pragma warning disable SYSLIB1054
+    private static extern uint geteuid();
+#pragma warning restore SYSLIB1054
+}

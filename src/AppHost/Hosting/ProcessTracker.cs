@@ -1,0 +1,123 @@
+using System.Text.Json;
+
+namespace AppHost.Hosting;
+
+/// <summary>
+/// PID records in <c>STATE/pids/</c>: one per process the AppHost started, plus one for the AppHost.
+/// A run that finds records of a run that is gone (crashed, killed) stops those processes first, so
+/// nothing is left behind and nothing holds the ports or data folders.
+/// </summary>
+public sealed class ProcessTracker(string stateDirectory)
+{
+    public const string OwnerRecord = "apphost";
+
+    private readonly string _directory = Path.Combine(stateDirectory, "pids");
+
+    public void Record(string name, int pid, int stopSignal)
+    {
+        Directory.CreateDirectory(_directory);
+        var record = new PidRecord(pid, stopSignal, Posix.CommandLine(pid));
+        File.WriteAllText(PathOf(name), JsonSerializer.Serialize(record, HostingJsonContext.Default.PidRecord));
+    }
+
+    public void Forget(string name) => File.Delete(PathOf(name));
+
+    /// <summary>True when another live AppHost owns this state folder.</summary>
+    public bool IsOwnedByLiveHost(out int ownerPid)
+    {
+        ownerPid = 0;
+        var record = Read(PathOf(OwnerRecord));
+        if (record is null || record.Pid == Environment.ProcessId)
+        {
+            return false;
+        }
+
+        ownerPid = record.Pid;
+        return IsSameProcess(record);
+    }
+
+    /// <summary>Stops every recorded process that is still alive and is still the program recorded; returns what it stopped.</summary>
+    public async Task<IReadOnlyList<string>> CleanUpAsync()
+    {
+        var stopped = new List<string>();
+        if (!Directory.Exists(_directory))
+        {
+            return stopped;
+        }
+
+        foreach (var file in Directory.GetFiles(_directory, "*.json"))
+        {
+            var name = Path.GetFileNameWithoutExtension(file);
+            var record = Read(file);
+            if (name != OwnerRecord && record is not null && IsSameProcess(record))
+            {
+                Posix.Signal(record.Pid, record.StopSignal);
+                if (!await Posix.WaitForExitAsync(record.Pid, TimeSpan.FromSeconds(15)))
+                {
+                    Posix.Signal(record.Pid, Posix.SigKill);
+                    await Posix.WaitForExitAsync(record.Pid, TimeSpan.FromSeconds(5));
+                }
+
+                stopped.Add($"{name} (pid {record.Pid})");
+            }
+
+            File.Delete(file);
+        }
+
+        return stopped;
+    }
+
+    /// <summary>Finds state folders under <paramref name="root"/> whose AppHost is gone and cleans them (used by test runs).</summary>
+    public static async Task CleanUpAbandonedAsync(string root)
+    {
+        if (!Directory.Exists(root))
+        {
+            return;
+        }
+
+        foreach (var state in Directory.GetDirectories(root))
+        {
+            var tracker = new ProcessTracker(state);
+            var owner = Read(tracker.PathOf(OwnerRecord));
+            if (owner is null || !IsSameProcess(owner))
+            {
+                await tracker.CleanUpAsync();
+                TryDelete(state);
+            }
+        }
+    }
+
+    private static void TryDelete(string directory)
+    {
+        try
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+        catch (UnauthorizedAccessException)
+        {
+        }
+    }
+
+    // A PID can be reused by an unrelated program after a reboot; only signal it if its command line still matches.
+    private static bool IsSameProcess(PidRecord record) =>
+        Posix.IsAlive(record.Pid) && Posix.CommandLine(record.Pid) is { Length: > 0 } commandLine && commandLine == record.CommandLine;
+
+    private static PidRecord? Read(string path)
+    {
+        try
+        {
+            return JsonSerializer.Deserialize(File.ReadAllText(path), HostingJsonContext.Default.PidRecord);
+        }
+        catch (Exception ex) when (ex is IOException or JsonException or UnauthorizedAccessException)
+        {
+            return null;
+        }
+    }
+
+    private string PathOf(string name) => Path.Combine(_directory, name + ".json");
+}
+
+public sealed record PidRecord(int Pid, int StopSignal, string CommandLine);

@@ -1,0 +1,101 @@
+using System.Globalization;
+
+namespace AppHost.Hosting;
+
+/// <summary>
+/// One of the platform's services, started as a child process from its build output
+/// (<c>src/NAME/bin/CONFIGURATION/net10.0/NAME.dll</c>), gated on its <c>/health</c> endpoint.
+/// </summary>
+public sealed class ProjectResource(string name, string projectName, int preferredPort) : Resource(name), IEndpointsContributor
+{
+    private static readonly HttpClient Http = new() { Timeout = TimeSpan.FromSeconds(5) };
+    private ChildProcess? _process;
+
+    public string ProjectName { get; } = projectName;
+
+    public int Port { get; private set; }
+
+    public string Url => $"http://127.0.0.1:{Port}";
+
+    public override string? Display => Url;
+
+    public override string? ConnectionString => null;
+
+    public override void AllocatePorts(ResourceContext context) => Port = context.Ports.Allocate(preferredPort);
+
+    /// <summary>A referencing service learns this one's address as <c>services__NAME__http__0</c>.</summary>
+    public override IEnumerable<KeyValuePair<string, string>> ReferenceEnvironment()
+    {
+        yield return new($"services__{Name}__http__0", Url);
+    }
+
+    public string AssemblyPath(AppHostOptions options) =>
+        Path.Combine(options.SourceRoot, ProjectName, "bin", options.BuildConfiguration, "net10.0", ProjectName + ".dll");
+
+    /// <summary>The environment the service starts with: its URL, its name for telemetry, and what it references.</summary>
+    public IReadOnlyDictionary<string, string> BuildEnvironment(AppHostOptions options)
+    {
+        var environment = new Dictionary<string, string>
+        {
+            ["ASPNETCORE_URLS"] = Url,
+            ["ASPNETCORE_ENVIRONMENT"] = "Development",
+            ["DOTNET_ENVIRONMENT"] = "Development",
+            ["OTEL_SERVICE_NAME"] = Name,
+            ["Logging__Console__FormatterName"] = "simple",
+            ["Logging__Console__FormatterOptions__SingleLine"] = "true",
+            ["Logging__Console__FormatterOptions__TimestampFormat"] = "HH:mm:ss ",
+            ["Logging__LogLevel__Microsoft.AspNetCore"] = "Warning",
+            ["Logging__LogLevel__System.Net.Http.HttpClient"] = "Warning",
+            ["DOTNET_NOLOGO"] = "1",
+        };
+
+        // Telemetry export is the caller's choice: pass the AppHost's OTLP settings through when set.
+        foreach (var key in new[] { "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_PROTOCOL", "OTEL_EXPORTER_OTLP_HEADERS" })
+        {
+            if (Environment.GetEnvironmentVariable(key) is { Length: > 0 } value)
+            {
+                environment[key] = value;
+            }
+        }
+
+        foreach (var reference in References)
+        {
+            foreach (var (key, value) in reference.ReferenceEnvironment())
+            {
+                environment[key] = value;
+            }
+        }
+
+        return environment;
+    }
+
+    public override async Task StartAsync(ResourceContext context, CancellationToken cancellationToken)
+    {
+        var assembly = AssemblyPath(context.Options);
+        if (!File.Exists(assembly))
+        {
+            throw new ResourceFailedException(Name, $"{assembly} does not exist; build the solution first (dotnet build Platform.sln -c {context.Options.BuildConfiguration}).");
+        }
+
+        var dotnet = Environment.ProcessPath is { } host && Path.GetFileNameWithoutExtension(host) == "dotnet" ? host : "dotnet";
+        var spec = new ProcessSpec(dotnet, [assembly], Path.GetDirectoryName(assembly)!) { Environment = BuildEnvironment(context.Options) };
+        _process = ChildProcess.Start(Name, spec, context.Logs, context.Processes);
+        await Probe.UntilHealthyAsync(Name, _process, async ct =>
+        {
+            using var response = await Http.GetAsync(Url + "/health", ct);
+            return response.IsSuccessStatusCode;
+        }, cancellationToken);
+    }
+
+    public override async Task StopAsync(ResourceContext context)
+    {
+        if (_process is not null)
+        {
+            await _process.StopAsync(context.Options.StopGracePeriod);
+        }
+    }
+
+    public void WriteEndpoints(System.Text.Json.Nodes.JsonObject endpoints) => endpoints[Name] = Url;
+
+    public override string ToString() => string.Create(CultureInfo.InvariantCulture, $"{Name} ({ProjectName}) on {Port}");
+}

@@ -1,0 +1,43 @@
+using AppHost.Hosting;
+
+namespace AppHost;
+
+/// <summary>The application model: what runs, what each service is handed, and what it waits for.</summary>
+public static class PlatformModel
+{
+    public static DistributedApplicationBuilder AddPlatform(this DistributedApplicationBuilder builder)
+    {
+        // Infrastructure
+        var clickhouse = builder.AddClickHouse("clickhouse", database: "analytics");
+        var postgres = builder.AddPostgres("postgres");
+        var platformDb = postgres.AddDatabase(builder, "platform");
+        var appDb = postgres.AddDatabase(builder, "app");
+        var kafka = builder.AddKafka("kafka");
+
+        // Services
+        var ingestor = builder.AddProject("ingestor", "Ingestor", preferredPort: 5082)
+            .WithReference(clickhouse).WithReference(kafka).WithReference(appDb)
+            .WaitFor(clickhouse).WaitFor(kafka).WaitFor(appDb);
+
+        var collector = builder.AddProject("collector", "Collector", preferredPort: 5080)
+            .WithReference(kafka).WithReference(platformDb)
+            .WaitFor(kafka).WaitFor(platformDb);
+
+        var transformer = builder.AddProject("transformer", "Transformer", preferredPort: 5083)
+            .WithReference(clickhouse)
+            .WaitFor(ingestor);
+
+        builder.AddProject("api", "Api", preferredPort: 5081)
+            .WithReference(clickhouse).WithReference(platformDb).WithReference(ingestor).WithReference(transformer)
+            .WaitFor(ingestor).WaitFor(platformDb);
+
+        // Demo data: a tenant, its keys and a day of events, for a newcomer to query.
+        if (builder.Options.Demo)
+        {
+            builder.AddResource(new DemoDataResource("demo", platformDb, collector))
+                .WaitFor(platformDb).WaitFor(collector).WaitFor(ingestor);
+        }
+
+        return builder;
+    }
+}

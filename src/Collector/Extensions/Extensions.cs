@@ -1,0 +1,20 @@
+using Collector;
+using Collector.Intake;
+
+namespace Microsoft.Extensions.Hosting;
+
+internal static class Extensions
+{
+    public static void AddApplicationServices(this IHostApplicationBuilder builder)
+    {
+        builder.Services.AddOptions<CollectorOptions>()
+            .BindConfiguration(CollectorOptions.Section)
+            .ValidateDataAnnotations()
+            .ValidateOnStart();
+
+        builder.AddKafkaProducer("kafka");
+        builder.AddTenantDirectory("platform");
+        builder.Services.AddSingleton(TimeProvider.System);
+        builder.Services.AddSingleton<EventPublisher>();
+    }
+}

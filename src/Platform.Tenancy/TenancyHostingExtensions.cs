@@ -1,0 +1,39 @@
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Npgsql;
+using Platform.Tenancy;
+
+namespace Microsoft.Extensions.Hosting;
+
+public static class TenancyHostingExtensions
+{
+    /// <summary>Registers the tenant directory on <c>ConnectionStrings:{connectionName}</c> and a readiness check for that database.</summary>
+    public static IHostApplicationBuilder AddTenantDirectory(this IHostApplicationBuilder builder, string connectionName)
+    {
+        var connectionString = builder.Configuration.GetConnectionString(connectionName)
+            ?? throw new InvalidOperationException($"ConnectionStrings:{connectionName} is not configured.");
+        builder.Services.AddSingleton(_ => NpgsqlDataSource.Create(connectionString));
+        builder.Services.AddSingleton(TimeProvider.System);
+        builder.Services.AddSingleton<TenantDirectory>();
+        builder.Services.AddHealthChecks().AddCheck<PostgresHealthCheck>(connectionName, tags: ["ready"]);
+        return builder;
+    }
+}
+
+internal sealed class PostgresHealthCheck(NpgsqlDataSource dataSource) : IHealthCheck
+{
+    public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
+    {
+        try
+        {
+            await using var command = dataSource.CreateCommand("SELECT 1");
+            await command.ExecuteScalarAsync(cancellationToken);
+            return HealthCheckResult.Healthy();
+        }
+        catch (Exception ex) when (ex is NpgsqlException or TimeoutException)
+        {
+            return HealthCheckResult.Unhealthy($"PostgreSQL does not answer: {ex.Message}");
+        }
+    }
+}

@@ -1,0 +1,136 @@
+using System.Text.Json;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Diagnostics.HealthChecks;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Logging;
+using OpenTelemetry;
+using OpenTelemetry.Logs;
+using OpenTelemetry.Metrics;
+using OpenTelemetry.Resources;
+using OpenTelemetry.Trace;
+
+namespace Microsoft.Extensions.Hosting;
+
+/// <summary>What every service calls first: telemetry, health checks and problem-details errors.</summary>
+public static partial class Extensions
+{
+    private const string HealthEndpointPath = "/health";
+    private const string AlivenessEndpointPath = "/alive";
+
+    /// <summary>The activity sources and meters of the platform's own code.</summary>
+    public const string PlatformTelemetryPrefix = "Platform.";
+
+    public static TBuilder AddServiceDefaults<TBuilder>(this TBuilder builder) where TBuilder : IHostApplicationBuilder
+    {
+        builder.ConfigureOpenTelemetry();
+        builder.AddDefaultHealthChecks();
+        builder.Services.AddProblemDetails();
+        builder.Services.AddHttpClient();
+        return builder;
+    }
+
+    public static TBuilder ConfigureOpenTelemetry<TBuilder>(this TBuilder builder) where TBuilder : IHostApplicationBuilder
+    {
+        var serviceName = builder.Configuration["OTEL_SERVICE_NAME"] is { Length: > 0 } name ? name : builder.Environment.ApplicationName;
+        var resource = ResourceBuilder.CreateDefault().AddService(serviceName);
+        // The exporter reads OTEL_EXPORTER_OTLP_ENDPOINT/_PROTOCOL/_HEADERS itself; without an endpoint nothing is exported.
+        var exportOtlp = !string.IsNullOrWhiteSpace(builder.Configuration["OTEL_EXPORTER_OTLP_ENDPOINT"]);
+
+        builder.Logging.AddOpenTelemetry(logging =>
+        {
+            logging.SetResourceBuilder(resource);
+            logging.IncludeFormattedMessage = true;
+            logging.IncludeScopes = true;
+            if (exportOtlp)
+            {
+                logging.AddOtlpExporter();
+            }
+        });
+
+        // Without OpenTelemetry.Extensions.Hosting the providers are built here and disposed
+        // (flushing what is buffered) when the service provider is.
+        var tracing = Sdk.CreateTracerProviderBuilder()
+            .SetResourceBuilder(resource)
+            .AddSource("Microsoft.AspNetCore", "System.Net.Http", PlatformTelemetryPrefix + "*")
+            .SetSampler(new ParentBasedSampler(new AlwaysOnSampler()));
+        var metrics = Sdk.CreateMeterProviderBuilder()
+            .SetResourceBuilder(resource)
+            .AddMeter("Microsoft.AspNetCore.Hosting", "Microsoft.AspNetCore.Server.Kestrel", "Microsoft.AspNetCore.Http.Connections",
+                "Microsoft.AspNetCore.Routing", "Microsoft.AspNetCore.Diagnostics", "Microsoft.AspNetCore.RateLimiting",
+                "System.Net.Http", "System.Runtime", PlatformTelemetryPrefix + "*");
+        if (exportOtlp)
+        {
+            tracing.AddOtlpExporter();
+            metrics.AddOtlpExporter();
+        }
+
+        builder.Services.AddSingleton(_ => new TelemetryProviders(tracing.Build(), metrics.Build()));
+        builder.Services.AddHostedService<TelemetryStarter>();
+        return builder;
+    }
+
+    public static TBuilder AddDefaultHealthChecks<TBuilder>(this TBuilder builder) where TBuilder : IHostApplicationBuilder
+    {
+        builder.Services.AddHealthChecks()
+            .AddCheck("self", () => HealthCheckResult.Healthy(), ["live"]);
+        return builder;
+    }
+
+    /// <summary>
+    /// <c>/health</c>: ready when every check passes (dependencies included); <c>/alive</c>: the process answers.
+    /// Both are mapped in every environment because orchestrators gate on them.
+    /// </summary>
+    public static WebApplication MapDefaultEndpoints(this WebApplication app)
+    {
+        app.UseExceptionHandler();
+        app.UseStatusCodePages();
+        app.MapHealthChecks(HealthEndpointPath, new HealthCheckOptions { ResponseWriter = WriteHealthReportAsync });
+        app.MapHealthChecks(AlivenessEndpointPath, new HealthCheckOptions
+        {
+            Predicate = r => r.Tags.Contains("live"),
+            ResponseWriter = WriteHealthReportAsync,
+        });
+        return app;
+    }
+
+    private static Task WriteHealthReportAsync(HttpContext context, HealthReport report)
+    {
+        context.Response.ContentType = "application/json";
+        var body = new Dictionary<string, object?>
+        {
+            ["status"] = report.Status.ToString(),
+            ["checks"] = report.Entries.ToDictionary(
+                e => e.Key,
+                e => new Dictionary<string, object?> { ["status"] = e.Value.Status.ToString(), ["description"] = e.Value.Description }),
+        };
+        return JsonSerializer.SerializeAsync(context.Response.Body, body, HealthJsonContext.Default.DictionaryStringObject);
+    }
+
+    private sealed record TelemetryProviders(TracerProvider Tracing, MeterProvider Metrics) : IDisposable
+    {
+        public void Dispose()
+        {
+            Tracing.Dispose();
+            Metrics.Dispose();
+        }
+    }
+
+    /// <summary>Resolves the providers at start so they listen from the first request on.</summary>
+    private sealed class TelemetryStarter(TelemetryProviders providers) : IHostedService
+    {
+        public Task StartAsync(CancellationToken cancellationToken)
+        {
+            GC.KeepAlive(providers);
+            return Task.CompletedTask;
+        }
+
+        public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+    }
+}
+
+[System.Text.Json.Serialization.JsonSerializable(typeof(Dictionary<string, object?>))]
+[System.Text.Json.Serialization.JsonSerializable(typeof(Dictionary<string, Dictionary<string, object?>>))]
+[System.Text.Json.Serialization.JsonSerializable(typeof(string))]
+internal sealed partial class HealthJsonContext : System.Text.Json.Serialization.JsonSerializerContext;
