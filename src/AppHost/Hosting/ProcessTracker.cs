@@ -67,8 +67,12 @@ public sealed class ProcessTracker(string stateDirectory)
         return stopped;
     }
 
-    /// <summary>Finds state folders under <paramref name="root"/> whose AppHost is gone and cleans them (used by test runs).</summary>
-    public static async Task CleanUpAbandonedAsync(string root)
+    /// <summary>
+    /// Cleans the state folders under <paramref name="root"/> whose AppHost is gone (used by test runs).
+    /// A folder with no owner record yet may be one another run is just creating: it is left alone
+    /// until it is older than <paramref name="minimumAge"/>.
+    /// </summary>
+    public static async Task CleanUpAbandonedAsync(string root, TimeSpan minimumAge)
     {
         if (!Directory.Exists(root))
         {
@@ -79,7 +83,10 @@ public sealed class ProcessTracker(string stateDirectory)
         {
             var tracker = new ProcessTracker(state);
             var owner = Read(tracker.PathOf(OwnerRecord));
-            if (owner is null || !IsSameProcess(owner))
+            var abandoned = owner is null
+                ? DateTime.UtcNow - Directory.GetCreationTimeUtc(state) > minimumAge
+                : !IsSameProcess(owner);
+            if (abandoned)
             {
                 await tracker.CleanUpAsync();
                 TryDelete(state);

@@ -1,0 +1,89 @@
+using AppHost.Hosting;
+
+namespace AppHost.Tests;
+
+public sealed class ProcessCleanupTests : IDisposable
+{
+    private readonly string _state = Path.Combine(Path.GetTempPath(), "cleanup-test-" + Guid.NewGuid().ToString("N"));
+
+    [Fact]
+    public async Task ARunAfterACrashStopsWhatTheCrashedRunLeftRunning()
+    {
+        using var logs = new LogSink(Path.Combine(_state, "logs"), writeToConsole: false);
+        var crashedRun = new ProcessTracker(_state);
+        // A child that a crashed AppHost never stopped.
+        var orphan = ChildProcess.Start("orphan", new ProcessSpec("sleep", ["300"], _state), logs, crashedRun);
+        Assert.True(Posix.IsAlive(orphan.Id));
+
+        var stopped = await new ProcessTracker(_state).CleanUpAsync();
+
+        Assert.Single(stopped);
+        Assert.True(await Posix.WaitForExitAsync(orphan.Id, TimeSpan.FromSeconds(5)));
+        Assert.Empty(Directory.GetFiles(Path.Combine(_state, "pids")));
+    }
+
+    [Fact]
+    public async Task APidReusedByAnotherProgramIsNotSignalled()
+    {
+        using var logs = new LogSink(Path.Combine(_state, "logs"), writeToConsole: false);
+        var tracker = new ProcessTracker(_state);
+        await using var bystander = ChildProcess.Start("bystander", new ProcessSpec("sleep", ["300"], _state), logs, tracker);
+        // The record names a different command line than the live process has: its PID was reused.
+        File.WriteAllText(Path.Combine(_state, "pids", "bystander.json"),
+            $$"""{"pid": {{bystander.Id}}, "stop_signal": 15, "command_line": "clickhouse-server --config-file=/gone"}""");
+
+        var stopped = await new ProcessTracker(_state).CleanUpAsync();
+
+        Assert.Empty(stopped);
+        Assert.False(bystander.HasExited);
+    }
+
+    [Fact]
+    public async Task StoppingAChildSendsItsStopSignalAndForgetsIt()
+    {
+        using var logs = new LogSink(Path.Combine(_state, "logs"), writeToConsole: false);
+        var tracker = new ProcessTracker(_state);
+        var child = ChildProcess.Start("child", new ProcessSpec("sh", ["-c", "trap 'echo got-term; exit 0' TERM; while true; do sleep 0.1; done"], _state), logs, tracker);
+        await Task.Delay(300);
+
+        await child.StopAsync(TimeSpan.FromSeconds(5));
+
+        Assert.Equal(0, child.ExitCode);
+        Assert.Contains(logs.Tail("child", 5), line => line.EndsWith("got-term", StringComparison.Ordinal));
+        Assert.False(File.Exists(Path.Combine(_state, "pids", "child.json")));
+    }
+
+    [Fact]
+    public async Task AChildThatIgnoresItsStopSignalIsKilledAfterTheGracePeriod()
+    {
+        using var logs = new LogSink(Path.Combine(_state, "logs"), writeToConsole: false);
+        var child = ChildProcess.Start("stubborn", new ProcessSpec("sh", ["-c", "trap '' TERM; while true; do sleep 0.1; done"], _state), logs, new ProcessTracker(_state));
+        await Task.Delay(300);
+
+        await child.StopAsync(TimeSpan.FromMilliseconds(500));
+
+        Assert.True(child.HasExited);
+    }
+
+    [Fact]
+    public async Task AnotherLiveAppHostOnTheSameStateFolderIsDetected()
+    {
+        using var logs = new LogSink(Path.Combine(_state, "logs"), writeToConsole: false);
+        var tracker = new ProcessTracker(_state);
+        await using var otherHost = ChildProcess.Start(ProcessTracker.OwnerRecord, new ProcessSpec("sleep", ["300"], _state), logs, tracker);
+
+        Assert.True(new ProcessTracker(_state).IsOwnedByLiveHost(out var owner));
+        Assert.Equal(otherHost.Id, owner);
+    }
+
+    public void Dispose()
+    {
+        try
+        {
+            Directory.Delete(_state, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+    }
+}

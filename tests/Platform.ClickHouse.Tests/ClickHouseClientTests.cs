@@ -1,0 +1,104 @@
+using System.Text.Json.Serialization;
+using Microsoft.Extensions.Logging.Abstractions;
+using Platform.Testing;
+
+namespace Platform.ClickHouse.Tests;
+
+public class ClickHouseClientTests(ClickHouseFixture clickHouse) : IClassFixture<ClickHouseFixture>
+{
+    [Fact]
+    public async Task RowsInsertedAsJsonEachRowAreReadBackTyped()
+    {
+        await clickHouse.Client.ExecuteAsync("CREATE TABLE IF NOT EXISTS tests.people (name String, age UInt32, seen DateTime('UTC')) ENGINE = MergeTree ORDER BY name");
+        var rows = new[] { new PersonRow("ada", 36, 1767225600), new PersonRow("o'brien \\ \"q\"", 41, 1767225601) };
+
+        var written = await clickHouse.Client.InsertAsync("tests.people", rows, PeopleJsonContext.Default.PersonRow);
+        var read = await clickHouse.Client.QueryAsync("SELECT name, age, toUnixTimestamp(seen) AS seen FROM tests.people ORDER BY name", PeopleJsonContext.Default.PersonRow);
+
+        Assert.Equal(2, written);
+        Assert.Equal(rows.OrderBy(r => r.Name, StringComparer.Ordinal), read);
+    }
+
+    [Fact]
+    public async Task ASyntaxErrorBecomesAServerExceptionWithItsCode()
+    {
+        var error = await Assert.ThrowsAsync<ClickHouseServerException>(() => clickHouse.Client.QueryScalarAsync("SELEC 1"));
+
+        Assert.Equal(62, error.Code);
+        Assert.True(error.IsQueryError);
+    }
+
+    [Fact]
+    public async Task AnUnknownTableBecomesAServerExceptionWithItsCode()
+    {
+        var error = await Assert.ThrowsAsync<ClickHouseServerException>(() => clickHouse.Client.QueryScalarAsync("SELECT * FROM tests.no_such_table"));
+
+        Assert.Equal(60, error.Code);
+    }
+
+    [Fact]
+    public async Task AReadonlyQueryCannotWrite()
+    {
+        await clickHouse.Client.ExecuteAsync("CREATE TABLE IF NOT EXISTS tests.guarded (x UInt8) ENGINE = Memory");
+
+        var error = await Assert.ThrowsAsync<ClickHouseServerException>(() =>
+            clickHouse.Client.ExecuteAsync("INSERT INTO tests.guarded VALUES (1)", new ClickHouseQueryOptions { Readonly = true }));
+
+        Assert.Equal(164, error.Code);
+    }
+
+    [Fact]
+    public async Task AnUnreachableServerIsReportedAsUnavailable()
+    {
+        var nowhere = new ClickHouseClient(new HttpClient(), ClickHouseConnectionSettings.Parse("Endpoint=http://127.0.0.1:1;Database=x"));
+
+        await Assert.ThrowsAsync<ClickHouseUnavailableException>(() => nowhere.QueryScalarAsync("SELECT 1"));
+        Assert.False(await nowhere.PingAsync());
+    }
+
+    [Fact]
+    public async Task MigrationsApplyOnceInOrderAndAreRecorded()
+    {
+        var client = new ClickHouseClient(new HttpClient(), clickHouse.Client.Settings with { Database = "migrations_test" });
+        var migrator = new ClickHouseMigrator(client, NullLogger<ClickHouseMigrator>.Instance);
+        ClickHouseMigration[] migrations =
+        [
+            new(1, "first", "CREATE TABLE IF NOT EXISTS {database}.a (x UInt8) ENGINE = Memory;\nCREATE TABLE IF NOT EXISTS {database}.b (y String) ENGINE = Memory"),
+            new(2, "second", "-- a comment; with a semicolon\nINSERT INTO {database}.b VALUES ('semi;colon')"),
+        ];
+
+        var first = await migrator.ApplyAsync(migrations, "test", CancellationToken.None);
+        var second = await migrator.ApplyAsync(migrations, "test", CancellationToken.None);
+
+        Assert.Equal(2, first);
+        Assert.Equal(0, second);
+        Assert.Equal("semi;colon", await client.QueryScalarAsync("SELECT y FROM migrations_test.b"));
+        Assert.Equal("1\n2", await client.QueryScalarAsync("SELECT version FROM migrations_test.schema_migrations WHERE component = 'test' ORDER BY version"));
+    }
+
+    [Fact]
+    public void ConnectionStringsInBothShapesParse()
+    {
+        var endpoint = ClickHouseConnectionSettings.Parse("Endpoint=http://ch:8123;Username=u;Password=p;Database=analytics");
+        var host = ClickHouseConnectionSettings.Parse("Host=ch;Port=9999;Username=u;Database=analytics");
+
+        Assert.Equal(new Uri("http://ch:8123/"), endpoint.Endpoint);
+        Assert.Equal(("u", "p", "analytics"), (endpoint.Username, endpoint.Password, endpoint.Database));
+        Assert.Equal(new Uri("http://ch:9999/"), host.Endpoint);
+        Assert.Throws<ArgumentException>(() => ClickHouseConnectionSettings.Parse("Endpoint=http://ch:8123;Database=bad`name"));
+    }
+
+    [Fact]
+    public void ScriptsSplitAtSemicolonsOutsideQuotesAndComments()
+    {
+        var statements = SqlScript.Split("SELECT 'a;b';\n-- skip; this\nSELECT `c;d`; ;\nSELECT 3");
+
+        Assert.Equal(["SELECT 'a;b'", "SELECT `c;d`", "SELECT 3"], statements);
+    }
+}
+
+public sealed record PersonRow(string Name, long Age, long Seen);
+
+[JsonSerializable(typeof(PersonRow))]
+[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower)]
+internal sealed partial class PeopleJsonContext : JsonSerializerContext;

@@ -1,0 +1,223 @@
+using System.Diagnostics;
+using System.Net;
+using AppHost.Hosting;
+using Npgsql;
+using Platform.Tenancy;
+using Platform.Testing;
+
+namespace Platform.FunctionalTests;
+
+/// <summary>Start, stop and start again on one state folder: data survives, processes do not.</summary>
+public sealed class LifecycleTests : IAsyncLifetime
+{
+    private readonly NoDemoPlatform _platform = new();
+    private string _state = "";
+
+    public async Task InitializeAsync() => _state = await TestState.NewDirectoryAsync("lifecycle");
+
+    public Task DisposeAsync()
+    {
+        TestState.Delete(_state);
+        return Task.CompletedTask;
+    }
+
+    [Fact]
+    public async Task ASecondStartKeepsTheDataAFreshStartDoesNotAndStoppingLeavesNoProcessBehind()
+    {
+        TestTenant tenant;
+        await using (var first = await _platform.StartAsync(_state, fresh: false))
+        {
+            tenant = await CreateTenantAsync(first);
+            using var collector = Client(first, "collector", "Basic", Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes(tenant.WriteKey + ":")));
+            using var posted = await collector.PostAsync("/v1/events", Http.Json($"[{Http.Event("kept", "u1")}, {Http.Event("kept", "u2")}]"));
+            posted.EnsureSuccessStatusCode();
+            using var api = Client(first, "api", "Bearer", tenant.ReadKey);
+            Assert.Equal(2, (long)(await api.CountUntilAsync(2))["total"]!);
+        }
+
+        Assert.Empty(OrphanProcesses.Using(_state));
+
+        await using (var second = await _platform.StartAsync(_state, fresh: false))
+        {
+            using var api = Client(second, "api", "Bearer", tenant.ReadKey);
+            Assert.Equal(2, (long)(await api.CountUntilAsync(2))["total"]!);
+        }
+
+        await using (var fresh = await _platform.StartAsync(_state, fresh: true))
+        {
+            using var api = Client(fresh, "api", "Bearer", tenant.ReadKey);
+            using var response = await api.GetAsync("/v1/events/count");
+            Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
+        }
+
+        Assert.Empty(OrphanProcesses.Using(_state));
+    }
+
+    private static HttpClient Client(DistributedApplication app, string resource, string scheme, string credential)
+    {
+        var client = PlatformFixture.CreateHttpClient(app, resource);
+        client.DefaultRequestHeaders.Authorization = new(scheme, credential);
+        return client;
+    }
+
+    private static async Task<TestTenant> CreateTenantAsync(DistributedApplication app)
+    {
+        await using var dataSource = NpgsqlDataSource.Create(app["platform"].ConnectionString!);
+        var tenants = new TenantDirectory(dataSource, TimeProvider.System);
+        await tenants.CreateTenantAsync("lifecycle", "Lifecycle");
+        return new TestTenant("lifecycle", await tenants.IssueKeyAsync("lifecycle", ApiKeyKind.Write), await tenants.IssueKeyAsync("lifecycle", ApiKeyKind.Read));
+    }
+
+    private sealed class NoDemoPlatform : PlatformFixture
+    {
+        protected override bool WithDemoData => false;
+    }
+}
+
+/// <summary>Processes whose command line names a state folder: what a clean stop must leave none of.</summary>
+internal static class OrphanProcesses
+{
+    public static List<string> Using(string stateDirectory)
+    {
+        var found = new List<string>();
+        foreach (var directory in Directory.GetDirectories("/proc"))
+        {
+            if (!int.TryParse(Path.GetFileName(directory), out var pid) || pid == Environment.ProcessId)
+            {
+                continue;
+            }
+
+            try
+            {
+                var commandLine = File.ReadAllText(Path.Combine(directory, "cmdline")).Replace('\0', ' ');
+                var status = File.ReadAllText(Path.Combine(directory, "stat"));
+                if (commandLine.Contains(stateDirectory, StringComparison.Ordinal) && !status.Contains(") Z ", StringComparison.Ordinal))
+                {
+                    found.Add($"{pid}: {commandLine}");
+                }
+            }
+            catch (IOException)
+            {
+            }
+        }
+
+        return found;
+    }
+}
+
+/// <summary>The AppHost as people run it: a process that stops everything on SIGTERM and fails loudly.</summary>
+public sealed class AppHostProcessTests : IAsyncLifetime
+{
+    private string _state = "";
+
+    public async Task InitializeAsync() => _state = await TestState.NewDirectoryAsync("apphost-process");
+
+    public Task DisposeAsync()
+    {
+        TestState.Delete(_state);
+        return Task.CompletedTask;
+    }
+
+    [Fact]
+    public async Task SigtermStopsEveryResourceAndTheAppHostExitsCleanly()
+    {
+        using var host = StartAppHost();
+        var endpoints = Path.Combine(_state, "endpoints.json");
+        var deadline = DateTime.UtcNow.AddMinutes(3);
+        while (!File.Exists(endpoints) && !host.Process.HasExited && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(200);
+        }
+
+        Assert.True(File.Exists(endpoints), "the AppHost should come up and write endpoints.json:\n" + host.Output);
+        Assert.NotEmpty(OrphanProcesses.Using(_state));
+
+        Posix.Signal(host.Process.Id, Posix.SigTerm);
+        await host.Process.WaitForExitAsync().WaitAsync(TimeSpan.FromMinutes(1));
+
+        Assert.Equal(0, host.Process.ExitCode);
+        Assert.Contains("Stopped.", host.Output);
+        Assert.Empty(OrphanProcesses.Using(_state));
+    }
+
+    [Fact]
+    public async Task AServiceThatFailsToStartShowsItsLogAndTheAppHostExitsNonZero()
+    {
+        // An invalid option makes the Ingestor refuse to start (options are validated on start).
+        using var host = StartAppHost(("Ingestor__BatchMaxRows", "0"));
+
+        await host.Process.WaitForExitAsync().WaitAsync(TimeSpan.FromMinutes(3));
+
+        Assert.Equal(1, host.Process.ExitCode);
+        Assert.Contains("ingestor exited with code", host.Output);
+        Assert.Contains("Last lines of", host.Output);
+        Assert.Contains("BatchMaxRows", host.Output);
+        Assert.Empty(OrphanProcesses.Using(_state));
+    }
+
+    private RunningHost StartAppHost(params (string Key, string Value)[] environment)
+    {
+        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var argument in new[] { typeof(AppHost.PlatformModel).Assembly.Location, "--state", _state, "--no-demo" })
+        {
+            info.ArgumentList.Add(argument);
+        }
+
+        info.Environment["NO_COLOR"] = "1";
+        foreach (var (key, value) in environment)
+        {
+            info.Environment[key] = value;
+        }
+
+        return new RunningHost(Process.Start(info)!);
+    }
+
+    private sealed class RunningHost : IDisposable
+    {
+        private readonly System.Text.StringBuilder _output = new();
+
+        public RunningHost(Process process)
+        {
+            Process = process;
+            process.OutputDataReceived += (_, e) => Append(e.Data);
+            process.ErrorDataReceived += (_, e) => Append(e.Data);
+            process.BeginOutputReadLine();
+            process.BeginErrorReadLine();
+        }
+
+        public Process Process { get; }
+
+        public string Output
+        {
+            get
+            {
+                lock (_output)
+                {
+                    return _output.ToString();
+                }
+            }
+        }
+
+        public void Dispose()
+        {
+            if (!Process.HasExited)
+            {
+                Posix.Signal(Process.Id, Posix.SigTerm);
+                Process.WaitForExit(30_000);
+            }
+
+            Process.Dispose();
+        }
+
+        private void Append(string? line)
+        {
+            if (line is not null)
+            {
+                lock (_output)
+                {
+                    _output.AppendLine(line);
+                }
+            }
+        }
+    }
+}

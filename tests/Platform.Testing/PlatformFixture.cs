@@ -1,0 +1,129 @@
+using System.Net.Http.Headers;
+using System.Text;
+using System.Text.Json.Nodes;
+using AppHost;
+using AppHost.Hosting;
+using Npgsql;
+using Platform.Tenancy;
+using Xunit;
+
+namespace Platform.Testing;
+
+/// <summary>
+/// Starts the AppHost's own application model (the same <see cref="PlatformModel"/>) with an isolated
+/// state folder and free ports, like Aspire.Hosting.Testing, and stops every process at the end.
+/// </summary>
+public class PlatformFixture : IAsyncLifetime
+{
+    private DistributedApplication? _app;
+
+    public DistributedApplication App => _app ?? throw new InvalidOperationException("The platform is not started.");
+
+    public string StateDirectory { get; private set; } = "";
+
+    public JsonObject Endpoints { get; private set; } = [];
+
+    public DemoCredentials Demo => ((DemoDataResource)App["demo"]).Credentials!;
+
+    protected virtual bool WithDemoData => true;
+
+    public async Task InitializeAsync()
+    {
+        StateDirectory = await TestState.NewDirectoryAsync(GetType().Name.ToLowerInvariant());
+        _app = await StartAsync(StateDirectory, fresh: false);
+        Endpoints = JsonNode.Parse(await File.ReadAllTextAsync(App.EndpointsFile))!.AsObject();
+    }
+
+    public async Task DisposeAsync()
+    {
+        if (_app is not null)
+        {
+            await _app.DisposeAsync();
+        }
+
+        TestState.Delete(StateDirectory);
+    }
+
+    /// <summary>Starts the model on a state folder; the caller owns the result.</summary>
+    public async Task<DistributedApplication> StartAsync(string stateDirectory, bool fresh)
+    {
+        var options = new AppHostOptions
+        {
+            StateDirectory = stateDirectory,
+            Fresh = fresh,
+            Demo = WithDemoData,
+            PreferFixedPorts = false,
+            ConsoleLogs = false,
+        };
+        var builder = new DistributedApplicationBuilder(options, new Microsoft.Extensions.Configuration.ConfigurationBuilder().Build());
+        builder.AddPlatform();
+        var app = builder.Build();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(3));
+        try
+        {
+            await app.StartAsync(timeout.Token);
+        }
+        catch
+        {
+            await app.DisposeAsync();
+            throw;
+        }
+
+        return app;
+    }
+
+    public HttpClient CreateHttpClient(string resource) => CreateHttpClient(App, resource);
+
+    public static HttpClient CreateHttpClient(DistributedApplication app, string resource) =>
+        new() { BaseAddress = new Uri(((ProjectResource)app[resource]).Url), Timeout = TimeSpan.FromSeconds(30) };
+
+    /// <summary>A client for the Collector that sends this write key as Segment does (Basic, key as user name).</summary>
+    public HttpClient CreateCollectorClient(string writeKey)
+    {
+        var client = CreateHttpClient("collector");
+        client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes(writeKey + ":")));
+        return client;
+    }
+
+    public HttpClient CreateApiClient(string readKey)
+    {
+        var client = CreateHttpClient("api");
+        client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", readKey);
+        return client;
+    }
+
+    /// <summary>Creates a tenant with a write and a read key, as the admin path will.</summary>
+    public async Task<TestTenant> CreateTenantAsync(string? id = null)
+    {
+        id ??= "t-" + Guid.NewGuid().ToString("N")[..12];
+        await using var dataSource = NpgsqlDataSource.Create(App["platform"].ConnectionString!);
+        var tenants = new TenantDirectory(dataSource, TimeProvider.System);
+        await tenants.CreateTenantAsync(id, "Test tenant " + id);
+        return new TestTenant(id, await tenants.IssueKeyAsync(id, ApiKeyKind.Write), await tenants.IssueKeyAsync(id, ApiKeyKind.Read));
+    }
+}
+
+public sealed record TestTenant(string Id, string WriteKey, string ReadKey);
+
+/// <summary>Polls until a condition holds, for effects that cross the asynchronous pipeline.</summary>
+public static class Eventually
+{
+    public static async Task<T> MatchesAsync<T>(Func<Task<T>> read, Func<T, bool> condition, TimeSpan? timeout = null)
+    {
+        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(30));
+        T value;
+        do
+        {
+            value = await read();
+            if (condition(value))
+            {
+                return value;
+            }
+
+            await Task.Delay(200);
+        }
+        while (DateTime.UtcNow < deadline);
+
+        return value;
+    }
+}
