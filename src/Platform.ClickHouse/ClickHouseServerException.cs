@@ -12,7 +12,10 @@ public sealed partial class ClickHouseServerException(int code, string message, 
     public HttpStatusCode StatusCode { get; } = statusCode;
 
     /// <summary>Error codes that describe the query, not the server's state: retrying cannot help.</summary>
-    public bool IsQueryError => Code is 47 or 60 or 62 or 81 or 36 or 43 or 53 or 386 or 27 or 26 or 117;
+    public bool IsQueryError => Code is ClickHouseErrorCodes.UnknownIdentifier or ClickHouseErrorCodes.UnknownTable or ClickHouseErrorCodes.SyntaxError
+        or ClickHouseErrorCodes.UnknownDatabase or ClickHouseErrorCodes.BadArguments or ClickHouseErrorCodes.IllegalTypeOfArgument
+        or ClickHouseErrorCodes.TypeMismatch or ClickHouseErrorCodes.NoCommonType or ClickHouseErrorCodes.CannotParseInputAssertionFailed
+        or ClickHouseErrorCodes.CannotParseQuotedString or ClickHouseErrorCodes.IncorrectData or ClickHouseErrorCodes.Readonly;
 
     internal static ClickHouseServerException FromResponse(HttpStatusCode status, string body)
     {
@@ -29,4 +32,24 @@ public sealed partial class ClickHouseServerException(int code, string message, 
 
     [GeneratedRegex(@"Code:\s*(\d+)")]
     private static partial Regex CodePattern();
+}
+
+/// <summary>The server error codes the platform reacts to (see ClickHouse's ErrorCodes.cpp).</summary>
+public static class ClickHouseErrorCodes
+{
+    public const int CannotParseQuotedString = 26;
+    public const int CannotParseInputAssertionFailed = 27;
+    public const int BadArguments = 36;
+    public const int IllegalTypeOfArgument = 43;
+    public const int UnknownIdentifier = 47;
+    public const int TypeMismatch = 53;
+    public const int UnknownTable = 60;
+    public const int SyntaxError = 62;
+    public const int UnknownDatabase = 81;
+    public const int IncorrectData = 117;
+    public const int TimeoutExceeded = 159;
+    public const int TooSlow = 160;
+    public const int Readonly = 164;
+    public const int TooManySimultaneousQueries = 202;
+    public const int NoCommonType = 386;
 }

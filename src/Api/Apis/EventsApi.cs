@@ -2,7 +2,6 @@ using Api;
 using Api.Querying;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Extensions.Options;
-using Platform.ClickHouse;
 using Platform.Tenancy;
 
 namespace Microsoft.AspNetCore.Builder;
@@ -52,16 +51,8 @@ public static class EventsApi
             return Problem(StatusCodes.Status400BadRequest, "Bad event name", "'event' must be 1-128 characters.");
         }
 
-        try
-        {
-            var counts = await services.Queries.CountEventsAsync(tenantId, start, end, @event, cancellationToken);
-            return TypedResults.Ok(new EventCountResponse(start, end, counts.Sum(c => c.Count), counts));
-        }
-        catch (ClickHouseUnavailableException)
-        {
-            request.HttpContext.Response.Headers.RetryAfter = "5";
-            return Problem(StatusCodes.Status503ServiceUnavailable, "Store unavailable", "ClickHouse is not reachable; retry shortly.");
-        }
+        var counts = await services.Queries.CountEventsAsync(tenantId, start, end, @event, cancellationToken);
+        return TypedResults.Ok(new EventCountResponse(start, end, counts.Sum(c => c.Count), counts));
     }
 
     private static bool TryParseInstant(string? text, DateTimeOffset fallback, out DateTimeOffset value)

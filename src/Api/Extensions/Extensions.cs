@@ -1,5 +1,6 @@
 using Api;
 using Api.Querying;
+using Platform.ClickHouse;
 
 namespace Microsoft.Extensions.Hosting;
 
@@ -15,5 +16,13 @@ internal static class Extensions
         builder.AddClickHouseClient("clickhouse");
         builder.AddTenantDirectory("platform");
         builder.Services.AddSingleton<TenantQueries>();
+
+        // A dependency's state is a 503 or 504 with a problem body, never a 500.
+        builder.Services.AddProblemFor<Npgsql.NpgsqlException>(StatusCodes.Status503ServiceUnavailable, "Key store unavailable");
+        builder.Services.AddProblemFor<ClickHouseUnavailableException>(StatusCodes.Status503ServiceUnavailable, "Event store unavailable");
+        builder.Services.AddProblemFor<ClickHouseServerException>(StatusCodes.Status504GatewayTimeout, "Query took too long",
+            when: ex => ex.Code is ClickHouseErrorCodes.TimeoutExceeded or ClickHouseErrorCodes.TooSlow);
+        builder.Services.AddProblemFor<ClickHouseServerException>(StatusCodes.Status503ServiceUnavailable, "Event store not ready",
+            when: ex => ex.Code is ClickHouseErrorCodes.UnknownTable or ClickHouseErrorCodes.UnknownDatabase or ClickHouseErrorCodes.TooManySimultaneousQueries);
     }
 }

@@ -100,6 +100,27 @@ public sealed class DistributedApplication : IAsyncDisposable
         _context.Log("apphost", "Stopped.");
     }
 
+    /// <summary>Stops one resource and leaves the rest running (tests use it to take a dependency away).</summary>
+    public async Task StopResourceAsync(string name)
+    {
+        var resource = this[name];
+        await resource.StopAsync(_context);
+        resource.State = ResourceState.Stopped;
+        _context.Log("apphost", $"{name} stopped on request.");
+    }
+
+    /// <summary>Starts a stopped resource again on the same ports and data, and waits until it is healthy.</summary>
+    public async Task StartResourceAsync(string name, CancellationToken cancellationToken = default)
+    {
+        var resource = this[name];
+        resource.State = ResourceState.Starting;
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(resource.StartTimeout);
+        await resource.StartAsync(_context, timeout.Token);
+        resource.State = ResourceState.Running;
+        _context.Log("apphost", $"{name} started again on request.");
+    }
+
     /// <summary>Starts everything, then waits for Ctrl-C or SIGTERM and stops it all. Returns the process exit code.</summary>
     public async Task<int> RunAsync()
     {

@@ -16,5 +16,6 @@ internal static class Extensions
         builder.AddTenantDirectory("platform");
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddSingleton<EventPublisher>();
+        builder.Services.AddProblemFor<Npgsql.NpgsqlException>(StatusCodes.Status503ServiceUnavailable, "Key store unavailable");
     }
 }
