@@ -8,6 +8,21 @@ namespace Microsoft.Extensions.Hosting;
 
 public static class TenancyHostingExtensions
 {
+    /// <summary>
+    /// Authenticates requests by API key of one kind and makes a tenant claim the default policy,
+    /// so endpoints that call <c>RequireAuthorization()</c> always know their caller's tenant.
+    /// </summary>
+    public static IHostApplicationBuilder AddApiKeyAuthentication(this IHostApplicationBuilder builder, ApiKeyKind kind)
+    {
+        builder.Services.AddAuthentication(ApiKeyAuthenticationHandler.SchemeName)
+            .AddScheme<ApiKeyAuthenticationOptions, ApiKeyAuthenticationHandler>(ApiKeyAuthenticationHandler.SchemeName, o => o.Kind = kind);
+        builder.Services.AddAuthorizationBuilder()
+            .SetDefaultPolicy(new Microsoft.AspNetCore.Authorization.AuthorizationPolicyBuilder(ApiKeyAuthenticationHandler.SchemeName)
+                .RequireClaim(TenantClaims.TenantId)
+                .Build());
+        return builder;
+    }
+
     /// <summary>Registers the tenant directory on <c>ConnectionStrings:{connectionName}</c> and a readiness check for that database.</summary>
     public static IHostApplicationBuilder AddTenantDirectory(this IHostApplicationBuilder builder, string connectionName)
     {

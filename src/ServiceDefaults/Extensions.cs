@@ -86,6 +86,15 @@ public static partial class Extensions
     {
         app.UseExceptionHandler();
         app.UseStatusCodePages();
+
+        // Placed explicitly after the exception handler: left to WebApplication, authentication would
+        // run before it, and a key store outage during authentication would escape as a bare 500.
+        if (app.Services.GetService<Microsoft.AspNetCore.Authentication.IAuthenticationSchemeProvider>() is not null)
+        {
+            app.UseAuthentication();
+            app.UseAuthorization();
+        }
+
         app.MapHealthChecks(HealthEndpointPath, new HealthCheckOptions { ResponseWriter = WriteHealthReportAsync });
         app.MapHealthChecks(AlivenessEndpointPath, new HealthCheckOptions
         {

@@ -1,3 +1,4 @@
+using System.Security.Claims;
 using Api;
 using Api.Querying;
 using Microsoft.AspNetCore.Http.HttpResults;
@@ -10,7 +11,7 @@ public static class EventsApi
 {
     public static RouteGroupBuilder MapEventsApi(this IEndpointRouteBuilder app)
     {
-        var api = app.MapGroup("/v1/events").WithTags("Events");
+        var api = app.MapGroup("/v1/events").WithTags("Events").RequireAuthorization();
 
         api.MapGet("/count", CountEventsAsync)
             .WithName("CountEvents")
@@ -20,16 +21,9 @@ public static class EventsApi
     }
 
     public static async Task<Results<Ok<EventCountResponse>, ProblemHttpResult>> CountEventsAsync(
-        HttpRequest request, [AsParameters] QueryServices services, string? from, string? to, string? @event, CancellationToken cancellationToken)
+        ClaimsPrincipal user, [AsParameters] QueryServices services, string? from, string? to, string? @event, CancellationToken cancellationToken)
     {
-        var key = ApiKeyAuthentication.ReadKey(request);
-        var tenantId = key is null ? null : await services.Tenants.ResolveAsync(key, ApiKeyKind.Read, cancellationToken);
-        if (tenantId is null)
-        {
-            return Problem(StatusCodes.Status401Unauthorized, "Unknown read key",
-                key is null ? "Send a read key as 'Authorization: Bearer KEY'." : "The read key is unknown or revoked.");
-        }
-
+        var tenantId = user.GetTenantId();
         var now = services.Time.GetUtcNow();
         if (!TryParseInstant(to, now, out var end) || !TryParseInstant(from, end.AddDays(-1), out var start))
         {
@@ -75,10 +69,8 @@ public static class EventsApi
 
 public sealed record EventCountResponse(DateTimeOffset From, DateTimeOffset To, long Total, IReadOnlyList<EventCount> Events);
 
-public sealed class QueryServices(TenantDirectory tenants, TenantQueries queries, IOptions<ApiOptions> options, TimeProvider time)
+public sealed class QueryServices(TenantQueries queries, IOptions<ApiOptions> options, TimeProvider time)
 {
-    public TenantDirectory Tenants { get; } = tenants;
-
     public TenantQueries Queries { get; } = queries;
 
     public IOptions<ApiOptions> Options { get; } = options;

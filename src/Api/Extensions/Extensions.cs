@@ -1,6 +1,7 @@
 using Api;
 using Api.Querying;
 using Platform.ClickHouse;
+using Platform.Tenancy;
 
 namespace Microsoft.Extensions.Hosting;
 
@@ -15,6 +16,7 @@ internal static class Extensions
 
         builder.AddClickHouseClient("clickhouse");
         builder.AddTenantDirectory("platform");
+        builder.AddApiKeyAuthentication(ApiKeyKind.Read);
         builder.Services.AddSingleton<TenantQueries>();
 
         // A dependency's state is a 503 or 504 with a problem body, never a 500.

@@ -1,4 +1,5 @@
 using System.IO.Compression;
+using System.Security.Claims;
 using System.Text.Json;
 using Collector;
 using Collector.Intake;
@@ -13,7 +14,7 @@ public static class EventsApi
 {
     public static RouteGroupBuilder MapEventsApi(this IEndpointRouteBuilder app)
     {
-        var api = app.MapGroup("/v1").WithTags("Events");
+        var api = app.MapGroup("/v1").WithTags("Events").RequireAuthorization();
 
         api.MapPost("/events", PostEventsAsync)
             .WithName("PostEvents")
@@ -23,17 +24,10 @@ public static class EventsApi
     }
 
     public static async Task<Results<Accepted<IntakeResult>, ProblemHttpResult>> PostEventsAsync(
-        HttpRequest request, [AsParameters] IntakeServices services, CancellationToken cancellationToken)
+        HttpRequest request, ClaimsPrincipal user, [AsParameters] IntakeServices services, CancellationToken cancellationToken)
     {
         var options = services.Options.Value;
-        var key = ApiKeyAuthentication.ReadKey(request);
-        var tenantId = key is null ? null : await services.Tenants.ResolveAsync(key, ApiKeyKind.Write, cancellationToken);
-        if (tenantId is null)
-        {
-            return Problem(StatusCodes.Status401Unauthorized, "Unknown write key",
-                key is null ? "Send the write key as 'Authorization: Basic base64(KEY:)' or 'Authorization: Bearer KEY'." : "The write key is unknown or revoked.");
-        }
-
+        var tenantId = user.GetTenantId();
         if (request.ContentType is not { } contentType || !contentType.StartsWith("application/json", StringComparison.OrdinalIgnoreCase))
         {
             return Problem(StatusCodes.Status415UnsupportedMediaType, "Unsupported content type", "Send events as 'Content-Type: application/json'.");
@@ -158,10 +152,8 @@ public static class EventsApi
 
 public sealed record IntakeResult(int Accepted, int Rejected, IReadOnlyList<EventError> Errors);
 
-public sealed class IntakeServices(TenantDirectory tenants, EventPublisher publisher, IOptions<CollectorOptions> options, TimeProvider time)
+public sealed class IntakeServices(EventPublisher publisher, IOptions<CollectorOptions> options, TimeProvider time)
 {
-    public TenantDirectory Tenants { get; } = tenants;
-
     public EventPublisher Publisher { get; } = publisher;
 
     public IOptions<CollectorOptions> Options { get; } = options;

@@ -1,5 +1,6 @@
 using Collector;
 using Collector.Intake;
+using Platform.Tenancy;
 
 namespace Microsoft.Extensions.Hosting;
 
@@ -14,6 +15,7 @@ internal static class Extensions
 
         builder.AddKafkaProducer("kafka");
         builder.AddTenantDirectory("platform");
+        builder.AddApiKeyAuthentication(ApiKeyKind.Write);
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddSingleton<EventPublisher>();
         builder.Services.AddProblemFor<Npgsql.NpgsqlException>(StatusCodes.Status503ServiceUnavailable, "Key store unavailable");
