@@ -10,6 +10,10 @@ public sealed class IngestorOptions
     [Required]
     public string ConsumerGroup { get; set; } = "ingestor";
 
+    /// <summary>Partitions of the events topic when the Ingestor has to create it.</summary>
+    [Range(1, 1024)]
+    public int TopicPartitions { get; set; } = 4;
+
     /// <summary>A batch is flushed when it holds this many rows...</summary>
     [Range(1, 1_000_000)]
     public int BatchMaxRows { get; set; } = 20_000;

@@ -121,7 +121,14 @@ public sealed class AppHostProcessTests : IAsyncLifetime
     [Fact]
     public async Task SigtermStopsEveryResourceAndTheAppHostExitsCleanly()
     {
-        using var host = StartAppHost();
+        // Telemetry on the way: with OTEL_EXPORTER_OTLP_ENDPOINT set, every service exports traces, metrics and logs.
+        using var otlp = new OtlpReceiver();
+        using var host = StartAppHost(
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", otlp.Url),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"),
+            ("OTEL_BSP_SCHEDULE_DELAY", "200"),
+            ("OTEL_BLRP_SCHEDULE_DELAY", "200"),
+            ("OTEL_METRIC_EXPORT_INTERVAL", "500"));
         var endpoints = Path.Combine(_state, "endpoints.json");
         var deadline = DateTime.UtcNow.AddMinutes(3);
         while (!File.Exists(endpoints) && !host.Process.HasExited && DateTime.UtcNow < deadline)
@@ -131,6 +138,12 @@ public sealed class AppHostProcessTests : IAsyncLifetime
 
         Assert.True(File.Exists(endpoints), "the AppHost should come up and write endpoints.json:\n" + host.Output);
         Assert.NotEmpty(OrphanProcesses.Using(_state));
+        string[] services = ["collector", "ingestor", "transformer", "api"];
+        string[] signals = ["traces", "metrics", "logs"];
+        var exported = await Eventually.MatchesAsync(
+            () => Task.FromResult(services.SelectMany(s => signals.Select(signal => (s, signal))).Where(x => !otlp.Received(x.signal, x.s)).ToList()),
+            missing => missing.Count == 0);
+        Assert.True(exported.Count == 0, "no OTLP export of " + string.Join(", ", exported));
 
         Posix.Signal(host.Process.Id, Posix.SigTerm);
         await host.Process.WaitForExitAsync().WaitAsync(TimeSpan.FromMinutes(1));

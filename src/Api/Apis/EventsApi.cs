@@ -69,6 +69,10 @@ public static class EventsApi
 
 public sealed record EventCountResponse(DateTimeOffset From, DateTimeOffset To, long Total, IReadOnlyList<EventCount> Events);
 
+[System.Text.Json.Serialization.JsonSerializable(typeof(EventCountResponse))]
+[System.Text.Json.Serialization.JsonSourceGenerationOptions(System.Text.Json.JsonSerializerDefaults.Web)]
+internal sealed partial class ApiJsonContext : System.Text.Json.Serialization.JsonSerializerContext;
+
 public sealed class QueryServices(TenantQueries queries, IOptions<ApiOptions> options, TimeProvider time)
 {
     public TenantQueries Queries { get; } = queries;

@@ -1,4 +1,5 @@
 using Api;
+using Microsoft.AspNetCore.Builder;
 using Api.Querying;
 using Platform.ClickHouse;
 using Platform.Tenancy;
@@ -14,6 +15,7 @@ internal static class Extensions
             .ValidateDataAnnotations()
             .ValidateOnStart();
 
+        builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.TypeInfoResolverChain.Insert(0, ApiJsonContext.Default));
         builder.AddClickHouseClient("clickhouse");
         builder.AddTenantDirectory("platform");
         builder.AddApiKeyAuthentication(ApiKeyKind.Read);

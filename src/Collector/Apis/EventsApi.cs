@@ -152,6 +152,11 @@ public static class EventsApi
 
 public sealed record IntakeResult(int Accepted, int Rejected, IReadOnlyList<EventError> Errors);
 
+[System.Text.Json.Serialization.JsonSerializable(typeof(IntakeResult))]
+[System.Text.Json.Serialization.JsonSerializable(typeof(IReadOnlyList<EventError>))]
+[System.Text.Json.Serialization.JsonSourceGenerationOptions(System.Text.Json.JsonSerializerDefaults.Web)]
+internal sealed partial class CollectorJsonContext : System.Text.Json.Serialization.JsonSerializerContext;
+
 public sealed class IntakeServices(EventPublisher publisher, IOptions<CollectorOptions> options, TimeProvider time)
 {
     public EventPublisher Publisher { get; } = publisher;

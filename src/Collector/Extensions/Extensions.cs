@@ -1,4 +1,5 @@
 using Collector;
+using Microsoft.AspNetCore.Builder;
 using Collector.Intake;
 using Platform.Tenancy;
 
@@ -13,6 +14,7 @@ internal static class Extensions
             .ValidateDataAnnotations()
             .ValidateOnStart();
 
+        builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.TypeInfoResolverChain.Insert(0, CollectorJsonContext.Default));
         builder.AddKafkaProducer("kafka");
         builder.AddTenantDirectory("platform");
         builder.AddApiKeyAuthentication(ApiKeyKind.Write);

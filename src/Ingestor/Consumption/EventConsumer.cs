@@ -54,6 +54,7 @@ public sealed class EventConsumer(
 
         var settings = options.Value;
         var bootstrap = KafkaConfig.Bootstrap(configuration.GetConnectionString("kafka")!);
+        await KafkaTopics.EnsureAsync(bootstrap, [EventTopics.Events, EventTopics.DeadLetter], settings.TopicPartitions, stoppingToken);
         using var consumer = new ConsumerBuilder<byte[], byte[]>(KafkaConfig.Consumer(bootstrap, settings.ConsumerGroup, "ingestor"))
             .SetLogHandler((_, m) => logger.Log(KafkaLog.Level(m.Level), "{Facility}: {Message}", m.Facility, m.Message))
             .SetPartitionsRevokedHandler((c, _) => OnPartitionsRevoked(c))
