@@ -28,9 +28,9 @@ public sealed class ProcessCleanupTests : IDisposable
         using var logs = new LogSink(Path.Combine(_state, "logs"), writeToConsole: false);
         var tracker = new ProcessTracker(_state);
         await using var bystander = ChildProcess.Start("bystander", new ProcessSpec("sleep", ["300"], _state), logs, tracker);
-        // The record names a different command line than the live process has: its PID was reused.
+        // The record names the same PID but an earlier start time: the PID was reused by another program.
         File.WriteAllText(Path.Combine(_state, "pids", "bystander.json"),
-            $$"""{"pid": {{bystander.Id}}, "stop_signal": 15, "command_line": "clickhouse-server --config-file=/gone"}""");
+            $$"""{"pid": {{bystander.Id}}, "start_time": {{Posix.StartTime(bystander.Id) - 100}}, "stop_signal": 15, "command_line": "clickhouse-server --config-file=/gone"}""");
 
         var stopped = await new ProcessTracker(_state).CleanUpAsync();
 
@@ -63,6 +63,20 @@ public sealed class ProcessCleanupTests : IDisposable
         await child.StopAsync(TimeSpan.FromMilliseconds(500));
 
         Assert.True(child.HasExited);
+    }
+
+    [Fact]
+    public async Task ChildrenRunInTheirOwnSessionSoATerminalSignalReachesOnlyTheAppHost()
+    {
+        using var logs = new LogSink(Path.Combine(_state, "logs"), writeToConsole: false);
+        await using var child = ChildProcess.Start("session", new ProcessSpec("sleep", ["300"], _state), logs, new ProcessTracker(_state));
+        await Task.Delay(200);
+
+        var stat = File.ReadAllText($"/proc/{child.Id}/stat");
+        var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+
+        Assert.Equal(child.Id.ToString(System.Globalization.CultureInfo.InvariantCulture), fields[3]); // session id: its own
+        Assert.Equal("sleep 300", Posix.CommandLine(child.Id)); // setsid exec'd in place: same PID, the real program
     }
 
     [Fact]

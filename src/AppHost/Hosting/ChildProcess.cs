@@ -42,7 +42,9 @@ public sealed class ChildProcess : IAsyncDisposable
 
     public static ChildProcess Start(string name, ProcessSpec spec, LogSink logs, ProcessTracker tracker)
     {
-        var info = new ProcessStartInfo(spec.FileName)
+        // setsid gives the child its own session: a Ctrl-C in the terminal reaches only the AppHost,
+        // which then stops services before the servers they use. It execs in place, keeping the PID.
+        var info = new ProcessStartInfo("setsid")
         {
             WorkingDirectory = spec.WorkingDirectory,
             RedirectStandardOutput = true,
@@ -50,6 +52,7 @@ public sealed class ChildProcess : IAsyncDisposable
             RedirectStandardInput = true,
             UseShellExecute = false,
         };
+        info.ArgumentList.Add(spec.FileName);
         foreach (var argument in spec.Arguments)
         {
             info.ArgumentList.Add(argument);

@@ -31,6 +31,24 @@ internal static partial class Posix
         }
     }
 
+    /// <summary>
+    /// When the process started, in clock ticks since boot (/proc/PID/stat field 22). It survives
+    /// exec, so it identifies a process even while setsid/setpriv are still replacing themselves.
+    /// </summary>
+    public static long StartTime(int pid)
+    {
+        try
+        {
+            var stat = File.ReadAllText($"/proc/{pid}/stat");
+            var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+            return long.Parse(fields[19], System.Globalization.CultureInfo.InvariantCulture);
+        }
+        catch (Exception ex) when (ex is IOException or FormatException or IndexOutOfRangeException or UnauthorizedAccessException)
+        {
+            return -1;
+        }
+    }
+
     /// <summary>Waits for a process to end, polling /proc (it may not be our child).</summary>
     public static async Task<bool> WaitForExitAsync(int pid, TimeSpan timeout)
     {

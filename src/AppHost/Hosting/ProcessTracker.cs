@@ -16,7 +16,7 @@ public sealed class ProcessTracker(string stateDirectory)
     public void Record(string name, int pid, int stopSignal)
     {
         Directory.CreateDirectory(_directory);
-        var record = new PidRecord(pid, stopSignal, Posix.CommandLine(pid));
+        var record = new PidRecord(pid, Posix.StartTime(pid), stopSignal, Posix.CommandLine(pid));
         File.WriteAllText(PathOf(name), JsonSerializer.Serialize(record, HostingJsonContext.Default.PidRecord));
     }
 
@@ -108,9 +108,9 @@ public sealed class ProcessTracker(string stateDirectory)
         }
     }
 
-    // A PID can be reused by an unrelated program after a reboot; only signal it if its command line still matches.
+    // A PID can be reused by an unrelated program; only signal it if it is still the process that was started then.
     private static bool IsSameProcess(PidRecord record) =>
-        Posix.IsAlive(record.Pid) && Posix.CommandLine(record.Pid) is { Length: > 0 } commandLine && commandLine == record.CommandLine;
+        Posix.IsAlive(record.Pid) && record.StartTime > 0 && Posix.StartTime(record.Pid) == record.StartTime;
 
     private static PidRecord? Read(string path)
     {
@@ -127,4 +127,5 @@ public sealed class ProcessTracker(string stateDirectory)
     private string PathOf(string name) => Path.Combine(_directory, name + ".json");
 }
 
-public sealed record PidRecord(int Pid, int StopSignal, string CommandLine);
+/// <summary>A started process: its id, its start time (to tell it from a later process reusing the id), how to stop it, and what it was.</summary>
+public sealed record PidRecord(int Pid, long StartTime, int StopSignal, string CommandLine);
