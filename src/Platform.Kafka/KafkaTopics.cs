@@ -3,15 +3,20 @@ using Confluent.Kafka.Admin;
 
 namespace Platform.Kafka;
 
-/// <summary>Creates topics a component relies on, so a cluster that does not auto-create topics works too.</summary>
+/// <summary>Makes sure the topics a component relies on exist, on brokers that auto-create topics and on those that do not.</summary>
 public static class KafkaTopics
 {
     public static async Task EnsureAsync(string bootstrap, IEnumerable<string> topics, int partitions, CancellationToken cancellationToken)
     {
         using var admin = new AdminClientBuilder(KafkaConfig.Admin(bootstrap)).SetLogHandler((_, _) => { }).Build();
-        var existing = admin.GetMetadata(TimeSpan.FromSeconds(10)).Topics.Where(t => t.Error.Code == ErrorCode.NoError).Select(t => t.Topic).ToHashSet();
-        var missing = topics.Where(t => !existing.Contains(t))
-            .Select(t => new TopicSpecification { Name = t, NumPartitions = partitions, ReplicationFactor = -1 })
+
+        // Naming a topic in a metadata request lets an auto-creating broker create it (the development
+        // mock cluster only works this way: it never answers CreateTopics). Only what is still missing
+        // is created explicitly.
+        var missing = topics
+            .Where(topic => admin.GetMetadata(topic, TimeSpan.FromSeconds(10)).Topics
+                .FirstOrDefault(t => t.Topic == topic) is not { Error.Code: ErrorCode.NoError, Partitions.Count: > 0 })
+            .Select(topic => new TopicSpecification { Name = topic, NumPartitions = partitions, ReplicationFactor = -1 })
             .ToList();
         if (missing.Count == 0)
         {
@@ -20,7 +25,7 @@ public static class KafkaTopics
 
         try
         {
-            await admin.CreateTopicsAsync(missing).WaitAsync(cancellationToken);
+            await admin.CreateTopicsAsync(missing, new CreateTopicsOptions { RequestTimeout = TimeSpan.FromSeconds(15) }).WaitAsync(cancellationToken);
         }
         catch (CreateTopicsException ex) when (ex.Results.All(r => r.Error.Code is ErrorCode.NoError or ErrorCode.TopicAlreadyExists))
         {

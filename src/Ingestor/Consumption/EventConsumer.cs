@@ -54,7 +54,11 @@ public sealed class EventConsumer(
 
         var settings = options.Value;
         var bootstrap = KafkaConfig.Bootstrap(configuration.GetConnectionString("kafka")!);
-        await KafkaTopics.EnsureAsync(bootstrap, [EventTopics.Events, EventTopics.DeadLetter], settings.TopicPartitions, stoppingToken);
+        if (!await EnsureTopicsAsync(bootstrap, settings, stoppingToken))
+        {
+            return;
+        }
+
         using var consumer = new ConsumerBuilder<byte[], byte[]>(KafkaConfig.Consumer(bootstrap, settings.ConsumerGroup, "ingestor"))
             .SetLogHandler((_, m) => logger.Log(KafkaLog.Level(m.Level), "{Facility}: {Message}", m.Facility, m.Message))
             .SetPartitionsRevokedHandler((c, _) => OnPartitionsRevoked(c))
@@ -100,6 +104,26 @@ public sealed class EventConsumer(
 
             consumer.Close();
         }
+    }
+
+    /// <summary>Retries until the broker answers: an unreachable broker at start is a wait, not a crash.</summary>
+    private async Task<bool> EnsureTopicsAsync(string bootstrap, IngestorOptions settings, CancellationToken stoppingToken)
+    {
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            try
+            {
+                await KafkaTopics.EnsureAsync(bootstrap, [EventTopics.Events, EventTopics.DeadLetter], settings.TopicPartitions, stoppingToken);
+                return true;
+            }
+            catch (KafkaException ex)
+            {
+                logger.LogWarning("Kafka topics not ready, retrying: {Error}", ex.Error.Reason);
+                await Task.Delay(TimeSpan.FromSeconds(2), stoppingToken).ContinueWith(_ => { }, TaskScheduler.Default);
+            }
+        }
+
+        return false;
     }
 
     private void Add(ConsumeResult<byte[], byte[]> result)
