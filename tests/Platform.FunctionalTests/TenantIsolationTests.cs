@@ -42,6 +42,29 @@ public class TenantIsolationTests(PlatformFixture platform)
     }
 
     [Theory]
+    [InlineData("?tenant_id={0}")]
+    [InlineData("?tenant={0}&tenantId={0}")]
+    [InlineData("?event=secret&tenant_id={0}")]
+    public async Task ATenantInTheQueryStringIsIgnored(string queryTemplate)
+    {
+        var victim = await platform.CreateTenantAsync();
+        var attacker = await platform.CreateTenantAsync();
+        using (var collector = platform.CreateCollectorClient(victim.WriteKey))
+        {
+            using var posted = await collector.PostAsync("/v1/events", Http.Json(Http.Event("secret", "v")));
+            posted.EnsureSuccessStatusCode();
+        }
+
+        using var victimApi = platform.CreateApiClient(victim.ReadKey);
+        await victimApi.CountUntilAsync(1);
+        using var attackerApi = platform.CreateApiClient(attacker.ReadKey);
+
+        var answer = await attackerApi.CountAsync(string.Format(System.Globalization.CultureInfo.InvariantCulture, queryTemplate, victim.Id));
+
+        Assert.Equal(0, (long)answer["total"]!);
+    }
+
+    [Theory]
     [InlineData("x' OR '1'='1")]
     [InlineData("x') OR 1=1 --")]
     [InlineData("secret' UNION ALL SELECT event_name, count() FROM raw_events GROUP BY event_name --")]
