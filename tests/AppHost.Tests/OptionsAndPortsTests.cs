@@ -60,3 +60,29 @@ public class OptionsAndPortsTests
         Assert.Contains("apt-get install -y clickhouse-server", error.Message);
     }
 }
+
+public class DemoDataTests
+{
+    [Fact]
+    public void DemoEventsCoverTheLastDayAndNoneLiesInTheFuture()
+    {
+        var now = new DateTimeOffset(2026, 11, 21, 20, 15, 22, TimeSpan.Zero);
+
+        var events = DemoDataResource.GenerateEvents(now).ToList();
+        var times = events.Select(e => DateTimeOffset.Parse((string)e["timestamp"]!, System.Globalization.CultureInfo.InvariantCulture)).ToList();
+
+        Assert.Equal(480, events.Count);
+        Assert.Equal(480, events.Select(e => (string)e["event_id"]!).Distinct().Count());
+        Assert.All(times, t => Assert.True(t <= now, $"{t} is after {now}"));
+        Assert.True(now - times.Min() <= TimeSpan.FromDays(1), "the demo spans one day");
+    }
+
+    [Fact]
+    public void TheSameSlotsGiveTheSameEventIdsSoResendingAddsNothing()
+    {
+        var first = DemoDataResource.GenerateEvents(new DateTimeOffset(2026, 11, 21, 20, 15, 22, TimeSpan.Zero)).Select(e => e.ToJsonString()).ToHashSet();
+        var again = DemoDataResource.GenerateEvents(new DateTimeOffset(2026, 11, 21, 20, 29, 59, TimeSpan.Zero)).Select(e => e.ToJsonString()).ToHashSet();
+
+        Assert.Equal(first, again);
+    }
+}

@@ -129,14 +129,7 @@ public sealed class AppHostProcessTests : IAsyncLifetime
             ("OTEL_BSP_SCHEDULE_DELAY", "200"),
             ("OTEL_BLRP_SCHEDULE_DELAY", "200"),
             ("OTEL_METRIC_EXPORT_INTERVAL", "500"));
-        var endpoints = Path.Combine(_state, "endpoints.json");
-        var deadline = DateTime.UtcNow.AddMinutes(3);
-        while (!File.Exists(endpoints) && !host.Process.HasExited && DateTime.UtcNow < deadline)
-        {
-            await Task.Delay(200);
-        }
-
-        Assert.True(File.Exists(endpoints), "the AppHost should come up and write endpoints.json:\n" + host.Output);
+        await WaitForEndpointsAsync(host);
         Assert.NotEmpty(OrphanProcesses.Using(_state));
         string[] services = ["collector", "ingestor", "transformer", "api"];
         string[] signals = ["traces", "metrics", "logs"];
@@ -154,6 +147,30 @@ public sealed class AppHostProcessTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task ARunAfterTheAppHostWasKilledCleansUpWhatItLeftAndComesUp()
+    {
+        using (var crashed = StartAppHost())
+        {
+            await WaitForEndpointsAsync(crashed);
+            Posix.Signal(crashed.Process.Id, Posix.SigKill);
+            await crashed.Process.WaitForExitAsync();
+        }
+
+        var leftBehind = OrphanProcesses.Using(_state);
+        Assert.NotEmpty(leftBehind); // a SIGKILLed AppHost cannot stop its children: the next run must
+
+        File.Delete(Path.Combine(_state, "endpoints.json"));
+        using var next = StartAppHost();
+        await WaitForEndpointsAsync(next);
+
+        Assert.Contains("left running by an earlier run", next.Output);
+        Posix.Signal(next.Process.Id, Posix.SigTerm);
+        await next.Process.WaitForExitAsync().WaitAsync(TimeSpan.FromMinutes(1));
+        Assert.Equal(0, next.Process.ExitCode);
+        Assert.Empty(OrphanProcesses.Using(_state));
+    }
+
+    [Fact]
     public async Task AServiceThatFailsToStartShowsItsLogAndTheAppHostExitsNonZero()
     {
         // An invalid option makes the Ingestor refuse to start (options are validated on start).
@@ -166,6 +183,18 @@ public sealed class AppHostProcessTests : IAsyncLifetime
         Assert.Contains("Last lines of", host.Output);
         Assert.Contains("BatchMaxRows", host.Output);
         Assert.Empty(OrphanProcesses.Using(_state));
+    }
+
+    private async Task WaitForEndpointsAsync(RunningHost host)
+    {
+        var endpoints = Path.Combine(_state, "endpoints.json");
+        var deadline = DateTime.UtcNow.AddMinutes(3);
+        while (!File.Exists(endpoints) && !host.Process.HasExited && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(200);
+        }
+
+        Assert.True(File.Exists(endpoints), "the AppHost should come up and write endpoints.json:\n" + host.Output);
     }
 
     private RunningHost StartAppHost(params (string Key, string Value)[] environment)

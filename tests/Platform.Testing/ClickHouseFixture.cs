@@ -12,6 +12,9 @@ public sealed class ClickHouseFixture : IAsyncLifetime
 
     public ClickHouseClient Client { get; private set; } = null!;
 
+    /// <summary>The server's connection string, as another AppHost would be given it.</summary>
+    public string ConnectionString => Client.Settings.ToString();
+
     public async Task InitializeAsync()
     {
         _state = await TestState.NewDirectoryAsync("clickhouse");

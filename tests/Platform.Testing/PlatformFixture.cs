@@ -5,6 +5,7 @@ using AppHost;
 using AppHost.Hosting;
 using Npgsql;
 using Platform.Tenancy;
+using Microsoft.Extensions.Configuration;
 using Xunit;
 
 namespace Platform.Testing;
@@ -26,6 +27,9 @@ public class PlatformFixture : IAsyncLifetime
     public DemoCredentials Demo => ((DemoDataResource)App["demo"]).Credentials!;
 
     protected virtual bool WithDemoData => true;
+
+    /// <summary>The AppHost's configuration, e.g. <c>ConnectionStrings:clickhouse</c> to use an existing server.</summary>
+    protected virtual IReadOnlyDictionary<string, string?> Configuration => new Dictionary<string, string?>();
 
     public async Task InitializeAsync()
     {
@@ -55,7 +59,8 @@ public class PlatformFixture : IAsyncLifetime
             PreferFixedPorts = false,
             ConsoleLogs = false,
         };
-        var builder = new DistributedApplicationBuilder(options, new Microsoft.Extensions.Configuration.ConfigurationBuilder().Build());
+        var builder = new DistributedApplicationBuilder(options,
+            new Microsoft.Extensions.Configuration.ConfigurationBuilder().AddInMemoryCollection(Configuration).Build());
         builder.AddPlatform();
         var app = builder.Build();
         using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(3));

@@ -107,7 +107,8 @@ public sealed class DemoDataResource(string name, PostgresDatabaseResource platf
                     ["event_id"] = $"demo-{at:yyyyMMddHHmm}-{k}",
                     ["user_id"] = user,
                     ["session_id"] = $"{user}-{at:yyyyMMddHH}",
-                    ["timestamp"] = at.AddSeconds(k * 37).ToString("yyyy-MM-ddTHH:mm:ssZ"),
+                    // Before the slot start, never after: no demo event may lie in the future.
+                    ["timestamp"] = at.AddSeconds(-k * 37).ToString("yyyy-MM-ddTHH:mm:ssZ"),
                     ["properties"] = new JsonObject { ["path"] = k == 3 ? "/signup" : "/home", ["plan"] = (slotNumber + k) % 3 == 0 ? "pro" : "free" },
                     ["context"] = new JsonObject { ["country"] = (slotNumber % 4) switch { 0 => "DE", 1 => "US", 2 => "FR", _ => "JP" }, ["device"] = k % 2 == 0 ? "mobile" : "desktop" },
                 };
