@@ -90,6 +90,22 @@ public sealed class ProcessCleanupTests : IDisposable
         Assert.Equal(otherHost.Id, owner);
     }
 
+    [Fact]
+    public async Task TheTestStateCleanerLeavesYoungFoldersAloneEvenWhenTheirAppHostIsDead()
+    {
+        var root = Path.Combine(_state, "root");
+        var folder = Path.Combine(root, "just-killed");
+        using var logs = new LogSink(Path.Combine(_state, "logs"), writeToConsole: false);
+        var owner = ChildProcess.Start(ProcessTracker.OwnerRecord, new ProcessSpec("true", [], _state), logs, new ProcessTracker(folder));
+        await owner.Exited; // an AppHost that was killed: its record names a dead process
+
+        await ProcessTracker.CleanUpAbandonedAsync(root, minimumAge: TimeSpan.FromMinutes(10));
+        Assert.True(Directory.Exists(folder), "a young folder may be about to be reused by a restarted AppHost");
+
+        await ProcessTracker.CleanUpAbandonedAsync(root, minimumAge: TimeSpan.Zero);
+        Assert.False(Directory.Exists(folder));
+    }
+
     public void Dispose()
     {
         try

@@ -188,7 +188,8 @@ public sealed class PostgresServerResource(string name) : Resource(name)
 
     private async Task<int> RunAsync(ResourceContext context, string program, IReadOnlyList<string> arguments, CancellationToken cancellationToken, bool throwOnError = true)
     {
-        var info = new ProcessStartInfo(program) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        // "/" because the postgres user may not be allowed into the AppHost's own working folder.
+        var info = new ProcessStartInfo(program) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false, WorkingDirectory = "/" };
         foreach (var argument in arguments)
         {
             info.ArgumentList.Add(argument);

@@ -20,7 +20,17 @@ public sealed class ProcessTracker(string stateDirectory)
         File.WriteAllText(PathOf(name), JsonSerializer.Serialize(record, HostingJsonContext.Default.PidRecord));
     }
 
-    public void Forget(string name) => File.Delete(PathOf(name));
+    public void Forget(string name)
+    {
+        try
+        {
+            File.Delete(PathOf(name));
+        }
+        catch (DirectoryNotFoundException)
+        {
+            // The state folder is gone already: nothing left to forget.
+        }
+    }
 
     /// <summary>True when another live AppHost owns this state folder.</summary>
     public bool IsOwnedByLiveHost(out int ownerPid)
@@ -69,8 +79,8 @@ public sealed class ProcessTracker(string stateDirectory)
 
     /// <summary>
     /// Cleans the state folders under <paramref name="root"/> whose AppHost is gone (used by test runs).
-    /// A folder with no owner record yet may be one another run is just creating: it is left alone
-    /// until it is older than <paramref name="minimumAge"/>.
+    /// Only folders older than <paramref name="minimumAge"/> are considered: a young folder may have
+    /// no owner yet, or be between a deliberately killed AppHost and its restart.
     /// </summary>
     public static async Task CleanUpAbandonedAsync(string root, TimeSpan minimumAge)
     {
@@ -83,9 +93,8 @@ public sealed class ProcessTracker(string stateDirectory)
         {
             var tracker = new ProcessTracker(state);
             var owner = Read(tracker.PathOf(OwnerRecord));
-            var abandoned = owner is null
-                ? DateTime.UtcNow - Directory.GetCreationTimeUtc(state) > minimumAge
-                : !IsSameProcess(owner);
+            var abandoned = DateTime.UtcNow - Directory.GetCreationTimeUtc(state) > minimumAge
+                && (owner is null || !IsSameProcess(owner));
             if (abandoned)
             {
                 await tracker.CleanUpAsync();
