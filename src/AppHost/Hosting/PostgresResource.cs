@@ -19,6 +19,9 @@ public sealed class PostgresServerResource(string name) : Resource(name)
 
     public override string? ConnectionString => _connectionString;
 
+    /// <summary>Where the cluster's files are (for a server the AppHost runs).</summary>
+    public string? DataDirectory { get; private set; }
+
     public override string? Display => _connectionString is null ? null : $"postgres://127.0.0.1:{_port} (user postgres)";
 
     public override void AllocatePorts(ResourceContext context)
@@ -45,7 +48,7 @@ public sealed class PostgresServerResource(string name) : Resource(name)
                 Host = "127.0.0.1", Port = _port, Username = "postgres", Password = password, Database = "postgres",
             }.ConnectionString;
 
-            var data = await PrepareDataDirectoryAsync(context, directory, binaries, password, cancellationToken);
+            var data = DataDirectory = await PrepareDataDirectoryAsync(context, directory, binaries, password, cancellationToken);
             await StopLeftoverServerAsync(context, data);
             string[] serverArguments =
             [
@@ -137,8 +140,10 @@ public sealed class PostgresServerResource(string name) : Resource(name)
         }
 
         context.Log(Name, $"Initialising a new cluster in {data}");
-        var passwordFile = Path.Combine(directory, "initdb-password");
+        // Beside the data folder, which the postgres user can always read (the state folder may not be).
+        var passwordFile = data.TrimEnd('/') + ".initdb-password";
         await File.WriteAllTextAsync(passwordFile, password, cancellationToken);
+        File.SetUnixFileMode(passwordFile, UnixFileMode.UserRead | UnixFileMode.UserWrite);
         try
         {
             if (PosixUser.IsRoot)
