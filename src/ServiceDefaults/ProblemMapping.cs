@@ -1,6 +1,7 @@
 using Microsoft.AspNetCore.Diagnostics;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Logging;
 
 namespace Microsoft.Extensions.Hosting;
@@ -18,7 +19,8 @@ public static class ProblemMappingExtensions
     {
         services.AddSingleton(new ProblemMapping(
             ex => ex is TException typed && (when is null || when(typed)), statusCode, title, retryAfterSeconds));
-        services.AddExceptionHandler<MappedProblemExceptionHandler>();
+        // One handler serves every mapping; AddExceptionHandler would add another copy per call.
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IExceptionHandler, MappedProblemExceptionHandler>());
         return services;
     }
 }

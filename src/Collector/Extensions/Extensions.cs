@@ -1,6 +1,7 @@
 using Collector;
 using Microsoft.AspNetCore.Builder;
 using Collector.Intake;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Platform.Tenancy;
 
 namespace Microsoft.Extensions.Hosting;
@@ -18,7 +19,7 @@ internal static class Extensions
         builder.AddKafkaProducer("kafka");
         builder.AddTenantDirectory("platform");
         builder.AddApiKeyAuthentication(ApiKeyKind.Write);
-        builder.Services.AddSingleton(TimeProvider.System);
+        builder.Services.TryAddSingleton(TimeProvider.System);
         builder.Services.AddSingleton<EventPublisher>();
         builder.Services.AddProblemFor<Npgsql.NpgsqlException>(StatusCodes.Status503ServiceUnavailable, "Key store unavailable");
     }
