@@ -72,8 +72,7 @@ public sealed class ProcessCleanupTests : IDisposable
         await using var child = ChildProcess.Start("session", new ProcessSpec("sleep", ["300"], _state), logs, new ProcessTracker(_state));
         await Task.Delay(200);
 
-        var stat = File.ReadAllText($"/proc/{child.Id}/stat");
-        var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+        var fields = Posix.StatFields(child.Id)!;
 
         Assert.Equal(child.Id.ToString(System.Globalization.CultureInfo.InvariantCulture), fields[3]); // session id: its own
         Assert.Equal("sleep 300", Posix.CommandLine(child.Id)); // setsid exec'd in place: same PID, the real program

@@ -90,8 +90,7 @@ internal static class OrphanProcesses
             try
             {
                 var commandLine = File.ReadAllText(Path.Combine(directory, "cmdline")).Replace('\0', ' ');
-                var status = File.ReadAllText(Path.Combine(directory, "stat"));
-                if (commandLine.Contains(stateDirectory, StringComparison.Ordinal) && !status.Contains(") Z ", StringComparison.Ordinal))
+                if (commandLine.Contains(stateDirectory, StringComparison.Ordinal) && !Posix.IsZombie(pid))
                 {
                     found.Add($"{pid}: {commandLine}");
                 }

@@ -110,16 +110,8 @@ public sealed class DistributedApplication : IAsyncDisposable
     }
 
     /// <summary>Starts a stopped resource again on the same ports and data, and waits until it is healthy.</summary>
-    public async Task StartResourceAsync(string name, CancellationToken cancellationToken = default)
-    {
-        var resource = this[name];
-        resource.State = ResourceState.Starting;
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        timeout.CancelAfter(resource.StartTimeout);
-        await resource.StartAsync(_context, timeout.Token);
-        resource.State = ResourceState.Running;
-        _context.Log("apphost", $"{name} started again on request.");
-    }
+    public Task StartResourceAsync(string name, CancellationToken cancellationToken = default) =>
+        StartWithinTimeoutAsync(this[name], cancellationToken);
 
     /// <summary>Starts everything, then waits for Ctrl-C or SIGTERM and stops it all. Returns the process exit code.</summary>
     public async Task<int> RunAsync()
@@ -199,12 +191,18 @@ public sealed class DistributedApplication : IAsyncDisposable
     {
         await Task.WhenAll(resource.WaitsFor.Select(d => tasks[d]));
         cancellationToken.ThrowIfCancellationRequested();
-        resource.State = ResourceState.Starting;
         lock (_started)
         {
             _started.Add(resource);
         }
 
+        await StartWithinTimeoutAsync(resource, cancellationToken);
+    }
+
+    /// <summary>Starts one resource, bounded by its start timeout; a failure names the resource and why.</summary>
+    private async Task StartWithinTimeoutAsync(Resource resource, CancellationToken cancellationToken)
+    {
+        resource.State = ResourceState.Starting;
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timeout.CancelAfter(resource.StartTimeout);
         try

@@ -35,17 +35,29 @@ internal static partial class Posix
     /// When the process started, in clock ticks since boot (/proc/PID/stat field 22). It survives
     /// exec, so it identifies a process even while setsid/setpriv are still replacing themselves.
     /// </summary>
-    public static long StartTime(int pid)
+    public static long StartTime(int pid) =>
+        StatFields(pid) is { Length: > 19 } fields && long.TryParse(fields[19], System.Globalization.CultureInfo.InvariantCulture, out var ticks)
+            ? ticks
+            : -1;
+
+    /// <summary>True when the process is gone or has exited and awaits reaping.</summary>
+    public static bool IsZombie(int pid) => StatFields(pid) is not [var state, ..] || state == "Z";
+
+    /// <summary>
+    /// The fields of /proc/PID/stat after the command name (index 0 is the state, 3 the session id,
+    /// 19 the start time), or null when the process is gone. The name is cut at the last ')' because
+    /// it may itself contain spaces and parentheses.
+    /// </summary>
+    public static string[]? StatFields(int pid)
     {
         try
         {
             var stat = File.ReadAllText($"/proc/{pid}/stat");
-            var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
-            return long.Parse(fields[19], System.Globalization.CultureInfo.InvariantCulture);
+            return stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
         }
-        catch (Exception ex) when (ex is IOException or FormatException or IndexOutOfRangeException or UnauthorizedAccessException)
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ArgumentOutOfRangeException)
         {
-            return -1;
+            return null;
         }
     }
 
@@ -64,20 +76,6 @@ internal static partial class Posix
         }
 
         return false;
-    }
-
-    private static bool IsZombie(int pid)
-    {
-        try
-        {
-            var stat = File.ReadAllText($"/proc/{pid}/stat");
-            var close = stat.LastIndexOf(')');
-            return close > 0 && close + 2 < stat.Length && stat[close + 2] == 'Z';
-        }
-        catch (IOException)
-        {
-            return true;
-        }
     }
 
     [DllImport("libc", SetLastError = true)]
