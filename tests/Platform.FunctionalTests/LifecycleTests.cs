@@ -1,71 +1,45 @@
 using System.Diagnostics;
 using System.Net;
 using AppHost.Hosting;
-using Npgsql;
-using Platform.Tenancy;
 using Platform.Testing;
 
 namespace Platform.FunctionalTests;
 
 /// <summary>Start, stop and start again on one state folder: data survives, processes do not.</summary>
-public sealed class LifecycleTests : IAsyncLifetime
+public sealed class LifecycleTests() : StateFolderTest("lifecycle")
 {
     private readonly NoDemoPlatform _platform = new();
-    private string _state = "";
-
-    public async Task InitializeAsync() => _state = await TestState.NewDirectoryAsync("lifecycle");
-
-    public Task DisposeAsync()
-    {
-        TestState.Delete(_state);
-        return Task.CompletedTask;
-    }
 
     [Fact]
     public async Task ASecondStartKeepsTheDataAFreshStartDoesNotAndStoppingLeavesNoProcessBehind()
     {
         TestTenant tenant;
-        await using (var first = await _platform.StartAsync(_state, fresh: false))
+        await using (var first = await _platform.StartAsync(State, fresh: false))
         {
-            tenant = await CreateTenantAsync(first);
-            using var collector = Client(first, "collector", "Basic", Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes(tenant.WriteKey + ":")));
+            tenant = await PlatformFixture.CreateTenantAsync(first);
+            using var collector = PlatformFixture.CreateCollectorClient(first, tenant.WriteKey);
             using var posted = await collector.PostAsync("/v1/events", Http.Json($"[{Http.Event("kept", "u1")}, {Http.Event("kept", "u2")}]"));
             posted.EnsureSuccessStatusCode();
-            using var api = Client(first, "api", "Bearer", tenant.ReadKey);
+            using var api = PlatformFixture.CreateApiClient(first, tenant.ReadKey);
             Assert.Equal(2, (long)(await api.CountUntilAsync(2))["total"]!);
         }
 
-        Assert.Empty(OrphanProcesses.Using(_state));
+        Assert.Empty(OrphanProcesses.Using(State));
 
-        await using (var second = await _platform.StartAsync(_state, fresh: false))
+        await using (var second = await _platform.StartAsync(State, fresh: false))
         {
-            using var api = Client(second, "api", "Bearer", tenant.ReadKey);
+            using var api = PlatformFixture.CreateApiClient(second, tenant.ReadKey);
             Assert.Equal(2, (long)(await api.CountUntilAsync(2))["total"]!);
         }
 
-        await using (var fresh = await _platform.StartAsync(_state, fresh: true))
+        await using (var fresh = await _platform.StartAsync(State, fresh: true))
         {
-            using var api = Client(fresh, "api", "Bearer", tenant.ReadKey);
+            using var api = PlatformFixture.CreateApiClient(fresh, tenant.ReadKey);
             using var response = await api.GetAsync("/v1/events/count");
             Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
         }
 
-        Assert.Empty(OrphanProcesses.Using(_state));
-    }
-
-    private static HttpClient Client(DistributedApplication app, string resource, string scheme, string credential)
-    {
-        var client = PlatformFixture.CreateHttpClient(app, resource);
-        client.DefaultRequestHeaders.Authorization = new(scheme, credential);
-        return client;
-    }
-
-    private static async Task<TestTenant> CreateTenantAsync(DistributedApplication app)
-    {
-        await using var dataSource = NpgsqlDataSource.Create(app["platform"].ConnectionString!);
-        var tenants = new TenantDirectory(dataSource, TimeProvider.System);
-        await tenants.CreateTenantAsync("lifecycle", "Lifecycle");
-        return new TestTenant("lifecycle", await tenants.IssueKeyAsync("lifecycle", ApiKeyKind.Write), await tenants.IssueKeyAsync("lifecycle", ApiKeyKind.Read));
+        Assert.Empty(OrphanProcesses.Using(State));
     }
 
     private sealed class NoDemoPlatform : PlatformFixture
@@ -105,17 +79,8 @@ internal static class OrphanProcesses
 }
 
 /// <summary>The AppHost as people run it: a process that stops everything on SIGTERM and fails loudly.</summary>
-public sealed class AppHostProcessTests : IAsyncLifetime
+public sealed class AppHostProcessTests() : StateFolderTest("apphost-process")
 {
-    private string _state = "";
-
-    public async Task InitializeAsync() => _state = await TestState.NewDirectoryAsync("apphost-process");
-
-    public Task DisposeAsync()
-    {
-        TestState.Delete(_state);
-        return Task.CompletedTask;
-    }
 
     [Fact]
     public async Task SigtermStopsEveryResourceAndTheAppHostExitsCleanly()
@@ -129,7 +94,7 @@ public sealed class AppHostProcessTests : IAsyncLifetime
             ("OTEL_BLRP_SCHEDULE_DELAY", "200"),
             ("OTEL_METRIC_EXPORT_INTERVAL", "500"));
         await WaitForEndpointsAsync(host);
-        Assert.NotEmpty(OrphanProcesses.Using(_state));
+        Assert.NotEmpty(OrphanProcesses.Using(State));
         string[] services = ["collector", "ingestor", "transformer", "api"];
         string[] signals = ["traces", "metrics", "logs"];
         var exported = await Eventually.MatchesAsync(
@@ -142,7 +107,7 @@ public sealed class AppHostProcessTests : IAsyncLifetime
 
         Assert.Equal(0, host.Process.ExitCode);
         Assert.Contains("Stopped.", host.Output);
-        Assert.Empty(OrphanProcesses.Using(_state));
+        Assert.Empty(OrphanProcesses.Using(State));
     }
 
     [Fact]
@@ -155,10 +120,10 @@ public sealed class AppHostProcessTests : IAsyncLifetime
             await crashed.Process.WaitForExitAsync();
         }
 
-        var leftBehind = OrphanProcesses.Using(_state);
+        var leftBehind = OrphanProcesses.Using(State);
         Assert.NotEmpty(leftBehind); // a SIGKILLed AppHost cannot stop its children: the next run must
 
-        File.Delete(Path.Combine(_state, "endpoints.json"));
+        File.Delete(Path.Combine(State, "endpoints.json"));
         using var next = StartAppHost();
         await WaitForEndpointsAsync(next);
 
@@ -166,7 +131,7 @@ public sealed class AppHostProcessTests : IAsyncLifetime
         Posix.Signal(next.Process.Id, Posix.SigTerm);
         await next.Process.WaitForExitAsync().WaitAsync(TimeSpan.FromMinutes(1));
         Assert.Equal(0, next.Process.ExitCode);
-        Assert.Empty(OrphanProcesses.Using(_state));
+        Assert.Empty(OrphanProcesses.Using(State));
     }
 
     [Fact]
@@ -181,12 +146,12 @@ public sealed class AppHostProcessTests : IAsyncLifetime
         Assert.Contains("ingestor exited with code", host.Output);
         Assert.Contains("Last lines of", host.Output);
         Assert.Contains("BatchMaxRows", host.Output);
-        Assert.Empty(OrphanProcesses.Using(_state));
+        Assert.Empty(OrphanProcesses.Using(State));
     }
 
     private async Task WaitForEndpointsAsync(RunningHost host)
     {
-        var endpoints = Path.Combine(_state, "endpoints.json");
+        var endpoints = Path.Combine(State, "endpoints.json");
         var deadline = DateTime.UtcNow.AddMinutes(3);
         while (!File.Exists(endpoints) && !host.Process.HasExited && DateTime.UtcNow < deadline)
         {
@@ -199,7 +164,7 @@ public sealed class AppHostProcessTests : IAsyncLifetime
     private RunningHost StartAppHost(params (string Key, string Value)[] environment)
     {
         var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var argument in new[] { typeof(AppHost.PlatformModel).Assembly.Location, "--state", _state, "--no-demo" })
+        foreach (var argument in new[] { typeof(AppHost.PlatformModel).Assembly.Location, "--state", State, "--no-demo" })
         {
             info.ArgumentList.Add(argument);
         }

@@ -5,20 +5,12 @@ using Platform.Testing;
 namespace Platform.FunctionalTests;
 
 /// <summary>A state folder the postgres user cannot enter (a checkout under /root, a mktemp folder) still works.</summary>
-public sealed class PostgresDataLocationTests : IAsyncLifetime
+public sealed class PostgresDataLocationTests() : StateFolderTest("private-state")
 {
-    private string _state = "";
-
-    public async Task InitializeAsync()
+    public override async Task InitializeAsync()
     {
-        _state = await TestState.NewDirectoryAsync("private-state");
-        File.SetUnixFileMode(_state, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute); // 0700, as mktemp -d makes it
-    }
-
-    public Task DisposeAsync()
-    {
-        TestState.Delete(_state);
-        return Task.CompletedTask;
+        await base.InitializeAsync();
+        File.SetUnixFileMode(State, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute); // 0700, as mktemp -d makes it
     }
 
     [Fact]
@@ -41,7 +33,7 @@ public sealed class PostgresDataLocationTests : IAsyncLifetime
             if (PosixUser.IsRoot)
             {
                 Assert.StartsWith("/var/lib/platform-postgres/", dataDirectory);
-                Assert.Equal(dataDirectory, File.ReadAllText(Path.Combine(_state, "postgres", "data-location")).Trim());
+                Assert.Equal(dataDirectory, File.ReadAllText(Path.Combine(State, "postgres", "data-location")).Trim());
             }
         }
         finally
@@ -56,7 +48,7 @@ public sealed class PostgresDataLocationTests : IAsyncLifetime
     private DistributedApplication Start(out PostgresServerResource server)
     {
         var builder = new DistributedApplicationBuilder(
-            new AppHostOptions { StateDirectory = _state, PreferFixedPorts = false, ConsoleLogs = false, Demo = false },
+            new AppHostOptions { StateDirectory = State, PreferFixedPorts = false, ConsoleLogs = false, Demo = false },
             new Microsoft.Extensions.Configuration.ConfigurationBuilder().Build());
         server = builder.AddPostgres("postgres");
         server.AddDatabase(builder, "probe");

@@ -83,25 +83,31 @@ public class PlatformFixture : IAsyncLifetime
         new() { BaseAddress = new Uri(((ProjectResource)app[resource]).Url), Timeout = TimeSpan.FromSeconds(30) };
 
     /// <summary>A client for the Collector that sends this write key as Segment does (Basic, key as user name).</summary>
-    public HttpClient CreateCollectorClient(string writeKey)
+    public HttpClient CreateCollectorClient(string writeKey) => CreateCollectorClient(App, writeKey);
+
+    public static HttpClient CreateCollectorClient(DistributedApplication app, string writeKey)
     {
-        var client = CreateHttpClient("collector");
+        var client = CreateHttpClient(app, "collector");
         client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes(writeKey + ":")));
         return client;
     }
 
-    public HttpClient CreateApiClient(string readKey)
+    public HttpClient CreateApiClient(string readKey) => CreateApiClient(App, readKey);
+
+    public static HttpClient CreateApiClient(DistributedApplication app, string readKey)
     {
-        var client = CreateHttpClient("api");
+        var client = CreateHttpClient(app, "api");
         client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", readKey);
         return client;
     }
 
     /// <summary>Creates a tenant with a write and a read key, as the admin path will.</summary>
-    public async Task<TestTenant> CreateTenantAsync(string? id = null)
+    public Task<TestTenant> CreateTenantAsync(string? id = null) => CreateTenantAsync(App, id);
+
+    public static async Task<TestTenant> CreateTenantAsync(DistributedApplication app, string? id = null)
     {
         id ??= "t-" + Guid.NewGuid().ToString("N")[..12];
-        await using var dataSource = NpgsqlDataSource.Create(App["platform"].ConnectionString!);
+        await using var dataSource = NpgsqlDataSource.Create(app["platform"].ConnectionString!);
         var tenants = new TenantDirectory(dataSource, TimeProvider.System);
         await tenants.CreateTenantAsync(id, "Test tenant " + id);
         return new TestTenant(id, await tenants.IssueKeyAsync(id, ApiKeyKind.Write), await tenants.IssueKeyAsync(id, ApiKeyKind.Read));
