@@ -104,7 +104,7 @@ public static partial class EventParser
             Timestamp = timestamp.ToUniversalTime(),
             ReceivedAt = receivedAt,
             Properties = properties?.Clone(),
-            Context = context?.Clone(),
+            RawContext = context?.Clone(),
         };
     }
 

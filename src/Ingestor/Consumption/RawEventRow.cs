@@ -8,15 +8,31 @@ namespace Ingestor.Consumption;
 public sealed record RawEventRow(
     string TenantId,
     string EventId,
+    string EventType,
     string EventName,
+    string EventVersion,
     string UserId,
     string AnonymousId,
     string SessionId,
     long EventTime,
     int EventTimeMs,
+    long OriginalTime,
+    long SentAt,
     long ReceivedAt,
     string Properties,
     string Context,
+    string AppVersion,
+    string Os,
+    string Device,
+    string Locale,
+    string Timezone,
+    string Country,
+    string Library,
+    string Page,
+    string UserAgent,
+    string Traits,
+    string PreviousId,
+    string GroupId,
     int SchemaVersion)
 {
     public const string Table = "raw_events";
@@ -24,16 +40,34 @@ public sealed record RawEventRow(
     public static RawEventRow From(CollectedEvent e) => new(
         e.TenantId,
         e.EventId,
+        e.Type,
         e.Event,
+        e.EventVersion,
         e.UserId,
         e.AnonymousId,
         e.SessionId,
         e.Timestamp.ToUnixTimeSeconds(),
         (int)(e.Timestamp.ToUnixTimeMilliseconds() % 1000),
+        (e.OriginalTimestamp ?? e.Timestamp).ToUnixTimeSeconds(),
+        e.SentAt?.ToUnixTimeSeconds() ?? 0,
         e.ReceivedAt.ToUnixTimeSeconds(),
-        e.Properties is { } p ? p.GetRawText() : "{}",
-        e.Context is { } c ? c.GetRawText() : "{}",
+        Json(e.Properties),
+        Json(e.RawContext),
+        e.Context.AppVersion,
+        e.Context.Os,
+        e.Context.Device,
+        e.Context.Locale,
+        e.Context.Timezone,
+        e.Context.Country,
+        e.Context.Library,
+        e.Context.Page,
+        e.Context.UserAgent,
+        Json(e.Traits),
+        e.PreviousId,
+        e.GroupId,
         e.SchemaVersion);
+
+    private static string Json(JsonElement? element) => element is { ValueKind: JsonValueKind.Object } value ? value.GetRawText() : "{}";
 }
 
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower)]
