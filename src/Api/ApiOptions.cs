@@ -15,4 +15,8 @@ public sealed class ApiOptions
 
     [Range(1, 3660)]
     public int MaxRangeDays { get; set; } = 400;
+
+    /// <summary>How far apart the times of two copies of one event may be and still be folded into one (docs/events.md).</summary>
+    [Range(typeof(TimeSpan), "00:00:00", "7.00:00:00")]
+    public TimeSpan DedupeWindow { get; set; } = TimeSpan.FromDays(1);
 }

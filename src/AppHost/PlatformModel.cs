@@ -20,6 +20,7 @@ public static class PlatformModel
             .WaitFor(clickhouse).WaitFor(kafka).WaitFor(appDb);
 
         var collector = builder.AddProject("collector", "Collector", preferredPort: 5080)
+            .WithSecret("Collector__AdminToken", "admin-token")
             .WithReference(kafka).WithReference(platformDb)
             .WaitFor(kafka).WaitFor(platformDb);
 

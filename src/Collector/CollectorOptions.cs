@@ -2,7 +2,7 @@ using System.ComponentModel.DataAnnotations;
 
 namespace Collector;
 
-/// <summary>Intake limits and Kafka acknowledgement bounds, bound from the <c>Collector</c> section.</summary>
+/// <summary>Intake limits, rate limits and Kafka acknowledgement bounds, bound from the <c>Collector</c> section.</summary>
 public sealed class CollectorOptions
 {
     public const string Section = "Collector";
@@ -16,7 +16,39 @@ public sealed class CollectorOptions
     [Range(1, 10_000)]
     public int MaxEventsPerRequest { get; set; } = 2_000;
 
+    /// <summary>Keys in an event's properties or traits (after flattening Segment's nested ones).</summary>
+    [Range(1, 10_000)]
+    public int MaxProperties { get; set; } = 256;
+
+    [Range(1, 1024)]
+    public int MaxPropertyKeyLength { get; set; } = 128;
+
+    /// <summary>An event whose (corrected) time is further ahead of its receipt than this is refused.</summary>
+    [Range(typeof(TimeSpan), "00:00:00", "7.00:00:00")]
+    public TimeSpan MaxFutureSkew { get; set; } = TimeSpan.FromDays(1);
+
     /// <summary>How long a request waits for Kafka to acknowledge its records before answering 503.</summary>
     [Range(typeof(TimeSpan), "00:00:00.100", "00:05:00")]
     public TimeSpan AcknowledgeTimeout { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>The bearer token of the admin endpoints; they answer 404 while none is configured.</summary>
+    [MinLength(24)]
+    public string? AdminToken { get; set; }
+
+    [Required]
+    public RateLimitOptions RateLimits { get; set; } = new();
+}
+
+public sealed class RateLimitOptions
+{
+    /// <summary>The rate-limiter policy of the intake endpoints: requests per client address.</summary>
+    public const string PerClientPolicy = "per-client";
+
+    /// <summary>Events per second a tenant may send (bursts up to one second's worth); a tenant's settings may override it.</summary>
+    [Range(1, 10_000_000)]
+    public int EventsPerSecondPerTenant { get; set; } = 50_000;
+
+    /// <summary>Requests per second from one client IP address (bursts up to twice that).</summary>
+    [Range(1, 1_000_000)]
+    public int RequestsPerSecondPerClient { get; set; } = 1_000;
 }

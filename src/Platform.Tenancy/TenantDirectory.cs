@@ -22,6 +22,7 @@ public sealed partial class TenantDirectory(NpgsqlDataSource dataSource, TimePro
 {
     private static readonly TimeSpan CacheFor = TimeSpan.FromSeconds(30);
     private readonly ConcurrentDictionary<string, (string? TenantId, DateTimeOffset Until)> _cache = new();
+    private readonly ConcurrentDictionary<string, (TenantIntakeProfile? Profile, DateTimeOffset Until)> _profiles = new();
     private Task? _schema;
 
     public static bool IsValidTenantId(string? id) => id is not null && TenantIdPattern().IsMatch(id);
@@ -52,6 +53,10 @@ public sealed partial class TenantDirectory(NpgsqlDataSource dataSource, TimePro
                 revoked_at timestamptz
             );
             CREATE INDEX IF NOT EXISTS api_keys_tenant ON api_keys (tenant_id);
+            ALTER TABLE tenants ADD COLUMN IF NOT EXISTS settings jsonb NOT NULL DEFAULT '{}';
+            -- The secret of the tenant's keyed hashes (PII): random per tenant, so hashes never link tenants.
+            ALTER TABLE tenants ADD COLUMN IF NOT EXISTS hash_key text NOT NULL
+                DEFAULT replace(gen_random_uuid()::text, '-', '') || replace(gen_random_uuid()::text, '-', '');
             """, connection, transaction))
         {
             await command.ExecuteNonQueryAsync(cancellationToken);
@@ -60,19 +65,89 @@ public sealed partial class TenantDirectory(NpgsqlDataSource dataSource, TimePro
         await transaction.CommitAsync(cancellationToken);
     }
 
-    /// <summary>Creates the tenant, or leaves an existing one as it is.</summary>
-    public async Task CreateTenantAsync(string id, string name, CancellationToken cancellationToken = default)
+    public const string TenantIdRule = "A tenant id is 1-63 lowercase letters, digits, '-' or '_', starting with a letter or digit.";
+
+    /// <summary>Creates the tenant and returns true, or leaves an existing one as it is and returns false.</summary>
+    public async Task<bool> CreateTenantAsync(string id, string name, TenantSettings? settings = null, CancellationToken cancellationToken = default)
     {
         if (!IsValidTenantId(id))
         {
-            throw new ArgumentException("A tenant id is 1-63 lowercase letters, digits, '-' or '_', starting with a letter or digit.", nameof(id));
+            throw new ArgumentException(TenantIdRule, nameof(id));
         }
 
         await EnsureSchemaOnceAsync(cancellationToken);
-        await using var command = dataSource.CreateCommand("INSERT INTO tenants (id, name) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING");
+        await using var command = dataSource.CreateCommand("INSERT INTO tenants (id, name, settings) VALUES ($1, $2, $3::jsonb) ON CONFLICT (id) DO NOTHING");
         command.Parameters.AddWithValue(id);
         command.Parameters.AddWithValue(name);
-        await command.ExecuteNonQueryAsync(cancellationToken);
+        command.Parameters.AddWithValue(SerializeSettings(settings ?? TenantSettings.Default));
+        return await command.ExecuteNonQueryAsync(cancellationToken) > 0;
+    }
+
+    /// <summary>Replaces the tenant's settings; false when there is no such tenant. Intake sees them within the cache time.</summary>
+    public async Task<bool> UpdateSettingsAsync(string id, TenantSettings settings, CancellationToken cancellationToken = default)
+    {
+        await EnsureSchemaOnceAsync(cancellationToken);
+        await using var command = dataSource.CreateCommand("UPDATE tenants SET settings = $2::jsonb WHERE id = $1");
+        command.Parameters.AddWithValue(id);
+        command.Parameters.AddWithValue(SerializeSettings(settings));
+        var updated = await command.ExecuteNonQueryAsync(cancellationToken) > 0;
+        _profiles.TryRemove(id, out _);
+        return updated;
+    }
+
+    public async Task<TenantInfo?> GetTenantAsync(string id, CancellationToken cancellationToken = default)
+    {
+        await EnsureSchemaOnceAsync(cancellationToken);
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        await using var tenant = new NpgsqlCommand("SELECT name, created_at, settings::text FROM tenants WHERE id = $1", connection) { Parameters = { new() { Value = id } } };
+        string name;
+        DateTimeOffset createdAt;
+        TenantSettings settings;
+        await using (var reader = await tenant.ExecuteReaderAsync(cancellationToken))
+        {
+            if (!await reader.ReadAsync(cancellationToken))
+            {
+                return null;
+            }
+
+            (name, createdAt, settings) = (reader.GetString(0), reader.GetFieldValue<DateTimeOffset>(1), DeserializeSettings(reader.GetString(2)));
+        }
+
+        await using var keys = new NpgsqlCommand("SELECT key_hash, kind, prefix, created_at, revoked_at FROM api_keys WHERE tenant_id = $1 ORDER BY created_at", connection) { Parameters = { new() { Value = id } } };
+        var list = new List<ApiKeyInfo>();
+        await using (var reader = await keys.ExecuteReaderAsync(cancellationToken))
+        {
+            while (await reader.ReadAsync(cancellationToken))
+            {
+                list.Add(new ApiKeyInfo(KeyId(reader.GetString(0)), reader.GetString(1), reader.GetString(2), reader.GetFieldValue<DateTimeOffset>(3),
+                    reader.IsDBNull(4) ? null : reader.GetFieldValue<DateTimeOffset>(4)));
+            }
+        }
+
+        return new TenantInfo(id, name, createdAt, settings, list);
+    }
+
+    /// <summary>The tenant's intake rules and hash secret, cached like key lookups; null for an unknown tenant.</summary>
+    public async Task<TenantIntakeProfile?> GetIntakeProfileAsync(string tenantId, CancellationToken cancellationToken = default)
+    {
+        var now = time.GetUtcNow();
+        if (_profiles.TryGetValue(tenantId, out var cached) && cached.Until > now)
+        {
+            return cached.Profile;
+        }
+
+        await EnsureSchemaOnceAsync(cancellationToken);
+        await using var command = dataSource.CreateCommand("SELECT settings::text, hash_key FROM tenants WHERE id = $1");
+        command.Parameters.AddWithValue(tenantId);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        TenantIntakeProfile? profile = null;
+        if (await reader.ReadAsync(cancellationToken))
+        {
+            profile = new TenantIntakeProfile(tenantId, DeserializeSettings(reader.GetString(0)), Encoding.UTF8.GetBytes(reader.GetString(1)));
+        }
+
+        _profiles[tenantId] = (profile, now + CacheFor);
+        return profile;
     }
 
     public async Task<bool> TenantExistsAsync(string id, CancellationToken cancellationToken = default)
@@ -107,6 +182,26 @@ public sealed partial class TenantDirectory(NpgsqlDataSource dataSource, TimePro
         _cache.Clear();
         return revoked;
     }
+
+    /// <summary>Revokes one of the tenant's keys by its id (as <see cref="GetTenantAsync"/> lists it); false when none matched.</summary>
+    public async Task<bool> RevokeKeyByIdAsync(string tenantId, string keyId, CancellationToken cancellationToken = default)
+    {
+        if (!KeyIdPattern().IsMatch(keyId))
+        {
+            return false;
+        }
+
+        await EnsureSchemaOnceAsync(cancellationToken);
+        await using var command = dataSource.CreateCommand("UPDATE api_keys SET revoked_at = now() WHERE tenant_id = $1 AND left(key_hash, 16) = $2 AND revoked_at IS NULL");
+        command.Parameters.AddWithValue(tenantId);
+        command.Parameters.AddWithValue(keyId);
+        var revoked = await command.ExecuteNonQueryAsync(cancellationToken) > 0;
+        _cache.Clear();
+        return revoked;
+    }
+
+    /// <summary>A key's public id: the start of its hash, enough to name it and useless to authenticate.</summary>
+    public static string KeyIdOf(string key) => KeyId(Hash(key));
 
     /// <summary>The tenant a live key of this kind belongs to, or null for an unknown, revoked or wrong-kind key.</summary>
     public async Task<string?> ResolveAsync(string key, ApiKeyKind kind, CancellationToken cancellationToken = default)
@@ -143,9 +238,19 @@ public sealed partial class TenantDirectory(NpgsqlDataSource dataSource, TimePro
         return schema;
     }
 
+    private static string KeyId(string keyHash) => keyHash[..16];
+
+    private static string SerializeSettings(TenantSettings settings) => System.Text.Json.JsonSerializer.Serialize(settings, TenancyJsonContext.Default.TenantSettings);
+
+    private static TenantSettings DeserializeSettings(string json) =>
+        System.Text.Json.JsonSerializer.Deserialize(json, TenancyJsonContext.Default.TenantSettings) ?? TenantSettings.Default;
+
     private static string Hash(string key) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(key)));
 
     private static string KindName(ApiKeyKind kind) => kind == ApiKeyKind.Write ? "write" : "read";
+
+    [GeneratedRegex("^[0-9a-f]{16}$")]
+    private static partial Regex KeyIdPattern();
 
     [GeneratedRegex("^[a-z0-9][a-z0-9_-]{0,62}$")]
     private static partial Regex TenantIdPattern();

@@ -12,18 +12,22 @@ public sealed class TenantQueries(ClickHouseClient clickHouse, IOptions<ApiOptio
 {
     public async Task<List<EventCount>> CountEventsAsync(string tenantId, DateTimeOffset from, DateTimeOffset to, string? eventName, CancellationToken cancellationToken)
     {
-        var where = $"tenant_id = {ClickHouseSql.Literal(tenantId)} AND event_time >= {ClickHouseSql.Literal(from)} AND event_time < {ClickHouseSql.Literal(to)}";
-        if (eventName is not null)
-        {
-            where += $" AND event_name = {ClickHouseSql.Literal(eventName)}";
-        }
-
-        // uniqExact(event_id): a redelivered copy not yet folded by a merge still counts once.
+        // One row per event id first (copies folded to the earliest time), then the range: a copy
+        // whose corrected time differs from another's still counts once, in one place (docs/events.md).
+        var window = options.Value.DedupeWindow;
+        var eventFilter = eventName is null ? "" : $" AND event = {ClickHouseSql.Literal(eventName)}";
         var sql = $"""
-            SELECT event_name AS event, toUInt64(uniqExact(event_id)) AS count
-            FROM {ClickHouseSql.Table(clickHouse.Settings.Database, "raw_events")}
-            WHERE {where}
-            GROUP BY event_name
+            SELECT event, toUInt64(count()) AS count
+            FROM
+            (
+                SELECT event_id, argMin(event_name, event_time) AS event, min(event_time) AS time
+                FROM {ClickHouseSql.Table(clickHouse.Settings.Database, "raw_events")}
+                WHERE tenant_id = {ClickHouseSql.Literal(tenantId)}
+                  AND event_time >= {ClickHouseSql.Literal(from - window)} AND event_time < {ClickHouseSql.Literal(to + window)}
+                GROUP BY event_id
+            )
+            WHERE time >= {ClickHouseSql.Literal(from)} AND time < {ClickHouseSql.Literal(to)}{eventFilter}
+            GROUP BY event
             ORDER BY count DESC, event
             """;
         return await clickHouse.QueryAsync(sql, QueryJsonContext.Default.EventCount, Limits(), cancellationToken);

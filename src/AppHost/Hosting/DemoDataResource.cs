@@ -54,7 +54,7 @@ public sealed class DemoDataResource(string name, PostgresDatabaseResource platf
 
     private static async Task<DemoCredentials> EnsureCredentialsAsync(TenantDirectory tenants, string file, CancellationToken cancellationToken)
     {
-        await tenants.CreateTenantAsync(TenantId, "Demo product", cancellationToken);
+        await tenants.CreateTenantAsync(TenantId, "Demo product", cancellationToken: cancellationToken);
         if (File.Exists(file)
             && JsonSerializer.Deserialize(await File.ReadAllTextAsync(file, cancellationToken), HostingJsonContext.Default.DemoCredentials) is { } saved
             && await tenants.ResolveAsync(saved.WriteKey, ApiKeyKind.Write, cancellationToken) == TenantId

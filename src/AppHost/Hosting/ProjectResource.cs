@@ -9,7 +9,9 @@ namespace AppHost.Hosting;
 public sealed class ProjectResource(string name, string projectName, int preferredPort) : Resource(name), IEndpointsContributor
 {
     private static readonly HttpClient Http = new() { Timeout = TimeSpan.FromSeconds(5) };
+    private readonly Dictionary<string, string> _secrets = [];
     private ChildProcess? _process;
+    private string? _stateDirectory;
 
     public string ProjectName { get; } = projectName;
 
@@ -21,7 +23,23 @@ public sealed class ProjectResource(string name, string projectName, int preferr
 
     public override string? ConnectionString => null;
 
-    public override void AllocatePorts(ResourceContext context) => Port = context.Ports.Allocate(preferredPort);
+    public override void AllocatePorts(ResourceContext context)
+    {
+        Port = context.Ports.Allocate(preferredPort);
+        _stateDirectory = context.Options.StateDirectory;
+    }
+
+    /// <summary>
+    /// Hands the service a generated secret (kept in <c>STATE/secrets/NAME</c>, the same across restarts)
+    /// as <paramref name="environmentKey"/>, and lists it in endpoints.json for the developer.
+    /// </summary>
+    public ProjectResource WithSecret(string environmentKey, string secretName)
+    {
+        _secrets[environmentKey] = secretName;
+        return this;
+    }
+
+    public string Secret(string secretName) => Secrets.GetOrCreate(_stateDirectory ?? throw new InvalidOperationException("Ports are not allocated yet."), secretName);
 
     /// <summary>A referencing service learns this one's address as <c>services__NAME__http__0</c>.</summary>
     public override IEnumerable<KeyValuePair<string, string>> ReferenceEnvironment()
@@ -66,6 +84,11 @@ public sealed class ProjectResource(string name, string projectName, int preferr
             }
         }
 
+        foreach (var (key, secretName) in _secrets)
+        {
+            environment[key] = Secrets.GetOrCreate(options.StateDirectory, secretName);
+        }
+
         return environment;
     }
 
@@ -95,7 +118,14 @@ public sealed class ProjectResource(string name, string projectName, int preferr
         }
     }
 
-    public void WriteEndpoints(System.Text.Json.Nodes.JsonObject endpoints) => endpoints[Name] = Url;
+    public void WriteEndpoints(System.Text.Json.Nodes.JsonObject endpoints)
+    {
+        endpoints[Name] = Url;
+        foreach (var secretName in _secrets.Values)
+        {
+            endpoints[secretName.Replace('-', '_')] = Secret(secretName);
+        }
+    }
 
     public override string ToString() => string.Create(CultureInfo.InvariantCulture, $"{Name} ({ProjectName}) on {Port}");
 }

@@ -1,7 +1,11 @@
+using System.Threading.RateLimiting;
 using Collector;
-using Microsoft.AspNetCore.Builder;
 using Collector.Intake;
+using Microsoft.AspNetCore.Authentication;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.RateLimiting;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Options;
 using Platform.Tenancy;
 
 namespace Microsoft.Extensions.Hosting;
@@ -15,12 +19,77 @@ internal static class Extensions
             .ValidateDataAnnotations()
             .ValidateOnStart();
 
-        builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.TypeInfoResolverChain.Insert(0, CollectorJsonContext.Default));
+        builder.Services.ConfigureHttpJsonOptions(o =>
+        {
+            o.SerializerOptions.TypeInfoResolverChain.Insert(0, CollectorJsonContext.Default);
+            o.SerializerOptions.TypeInfoResolverChain.Insert(1, AdminJsonContext.Default);
+            o.SerializerOptions.TypeInfoResolverChain.Insert(2, TenancyJsonContext.Default);
+        });
         builder.AddKafkaProducer("kafka");
         builder.AddTenantDirectory("platform");
         builder.AddApiKeyAuthentication(ApiKeyKind.Write);
+        builder.AddAdminAuthentication();
+        builder.AddRateLimits();
         builder.Services.TryAddSingleton(TimeProvider.System);
         builder.Services.AddSingleton<EventPublisher>();
+        builder.Services.AddSingleton<IntakeRateLimiter>();
+        builder.Services.AddSingleton<EventIntake>();
         builder.Services.AddProblemFor<Npgsql.NpgsqlException>(StatusCodes.Status503ServiceUnavailable, "Key store unavailable");
+    }
+
+    public static void MapApplicationEndpoints(this WebApplication app)
+    {
+        app.UseRateLimiter();
+        app.MapEventsApi();
+        app.MapSegmentApi();
+        if (app.Services.GetRequiredService<IOptions<CollectorOptions>>().Value.AdminToken is not null)
+        {
+            app.MapAdminApi();
+        }
+    }
+
+    private static void AddAdminAuthentication(this IHostApplicationBuilder builder)
+    {
+        builder.Services.AddAuthentication()
+            .AddScheme<AuthenticationSchemeOptions, AdminTokenAuthenticationHandler>(AdminTokenAuthenticationHandler.SchemeName, null);
+        builder.Services.AddAuthorizationBuilder().AddPolicy(AdminTokenAuthenticationHandler.PolicyName, policy => policy
+            .AddAuthenticationSchemes(AdminTokenAuthenticationHandler.SchemeName)
+            .RequireRole(AdminTokenAuthenticationHandler.PolicyName));
+    }
+
+    /// <summary>Requests per second per client IP; the per-tenant event limit is <see cref="IntakeRateLimiter"/>.</summary>
+    private static void AddRateLimits(this IHostApplicationBuilder builder)
+    {
+        builder.Services.AddRateLimiter(limiter =>
+        {
+            limiter.AddPolicy(RateLimitOptions.PerClientPolicy, context =>
+            {
+                var perSecond = context.RequestServices.GetRequiredService<IOptions<CollectorOptions>>().Value.RateLimits.RequestsPerSecondPerClient;
+                return RateLimitPartition.GetTokenBucketLimiter(context.Connection.RemoteIpAddress?.ToString() ?? "unknown", _ => new TokenBucketRateLimiterOptions
+                {
+                    TokenLimit = perSecond * 2,
+                    TokensPerPeriod = Math.Max(1, perSecond / 10),
+                    ReplenishmentPeriod = TimeSpan.FromMilliseconds(100),
+                    QueueLimit = 0,
+                });
+            });
+            limiter.OnRejected = async (rejected, cancellationToken) =>
+            {
+                var context = rejected.HttpContext;
+                var retryAfter = rejected.Lease.TryGetMetadata(MetadataName.RetryAfter, out var wait) ? wait : TimeSpan.FromSeconds(1);
+                context.Response.StatusCode = StatusCodes.Status429TooManyRequests;
+                context.Response.Headers.RetryAfter = Math.Max(1, (int)Math.Ceiling(retryAfter.TotalSeconds)).ToString();
+                await context.RequestServices.GetRequiredService<IProblemDetailsService>().WriteAsync(new ProblemDetailsContext
+                {
+                    HttpContext = context,
+                    ProblemDetails =
+                    {
+                        Status = StatusCodes.Status429TooManyRequests,
+                        Title = "Too many requests",
+                        Detail = "This client address sends more requests per second than allowed; retry after the Retry-After interval.",
+                    },
+                });
+            };
+        });
     }
 }

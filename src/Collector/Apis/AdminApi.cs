@@ -1,0 +1,171 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Collector;
+using Collector.Intake;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Platform.Tenancy;
+
+namespace Microsoft.AspNetCore.Builder;
+
+/// <summary>
+/// The admin path: tenants, their intake settings, and their keys. Authenticated by the configured
+/// admin token (<c>Collector:AdminToken</c>); not mapped at all while none is configured.
+/// </summary>
+public static class AdminApi
+{
+    public static RouteGroupBuilder MapAdminApi(this IEndpointRouteBuilder app)
+    {
+        var admin = app.MapGroup("/admin/v1/tenants").WithTags("Admin").RequireAuthorization(AdminTokenAuthenticationHandler.PolicyName);
+
+        admin.MapPost("/", CreateTenantAsync).WithName("CreateTenant").WithSummary("Create a tenant, optionally with its intake settings.");
+        admin.MapGet("/{tenantId}", GetTenantAsync).WithName("GetTenant").WithSummary("A tenant, its settings and its keys (ids and prefixes, never the keys).");
+        admin.MapPut("/{tenantId}/settings", UpdateSettingsAsync).WithName("UpdateTenantSettings").WithSummary("Replace a tenant's intake settings (PII rules, rate limit).");
+        admin.MapPost("/{tenantId}/keys", IssueKeyAsync).WithName("IssueKey").WithSummary("Issue a write or read key; the answer is the only time the key is shown.");
+        admin.MapDelete("/{tenantId}/keys/{keyId}", RevokeKeyAsync).WithName("RevokeKey").WithSummary("Revoke a key by its id.");
+
+        return admin;
+    }
+
+    public static async Task<Results<Created<TenantInfo>, ProblemHttpResult>> CreateTenantAsync(HttpRequest request, TenantDirectory tenants, CancellationToken cancellationToken)
+    {
+        var (body, problem) = await ReadAsync(request, AdminJsonContext.Default.CreateTenantRequest, cancellationToken);
+        if (problem is not null)
+        {
+            return problem;
+        }
+
+        if (!TenantDirectory.IsValidTenantId(body!.Id))
+        {
+            return BadRequest("Invalid tenant id", TenantDirectory.TenantIdRule);
+        }
+
+        if (string.IsNullOrWhiteSpace(body.Name) || body.Name.Length > 200)
+        {
+            return BadRequest("Invalid tenant name", "name is required, at most 200 characters.");
+        }
+
+        if (SettingsProblem(body.Settings) is { } settingsProblem)
+        {
+            return settingsProblem;
+        }
+
+        if (!await tenants.CreateTenantAsync(body.Id, body.Name, body.Settings, cancellationToken))
+        {
+            return IntakeProblems.Create(StatusCodes.Status409Conflict, "Tenant exists", $"A tenant with id '{body.Id}' already exists.");
+        }
+
+        return TypedResults.Created($"/admin/v1/tenants/{body.Id}", await tenants.GetTenantAsync(body.Id, cancellationToken));
+    }
+
+    public static async Task<Results<Ok<TenantInfo>, ProblemHttpResult>> GetTenantAsync(string tenantId, TenantDirectory tenants, CancellationToken cancellationToken) =>
+        await tenants.GetTenantAsync(tenantId, cancellationToken) is { } tenant ? TypedResults.Ok(tenant) : NoSuchTenant(tenantId);
+
+    public static async Task<Results<Ok<TenantInfo>, ProblemHttpResult>> UpdateSettingsAsync(string tenantId, HttpRequest request, TenantDirectory tenants, CancellationToken cancellationToken)
+    {
+        var (settings, problem) = await ReadAsync(request, TenancyJsonContext.Default.TenantSettings, cancellationToken);
+        if (problem is not null)
+        {
+            return problem;
+        }
+
+        if (SettingsProblem(settings) is { } settingsProblem)
+        {
+            return settingsProblem;
+        }
+
+        return await tenants.UpdateSettingsAsync(tenantId, settings!, cancellationToken)
+            ? TypedResults.Ok((await tenants.GetTenantAsync(tenantId, cancellationToken))!)
+            : NoSuchTenant(tenantId);
+    }
+
+    public static async Task<Results<Created<IssuedKey>, ProblemHttpResult>> IssueKeyAsync(string tenantId, HttpRequest request, TenantDirectory tenants, CancellationToken cancellationToken)
+    {
+        var (body, problem) = await ReadAsync(request, AdminJsonContext.Default.IssueKeyRequest, cancellationToken);
+        if (problem is not null)
+        {
+            return problem;
+        }
+
+        ApiKeyKind? kind = body!.Kind switch { "write" => ApiKeyKind.Write, "read" => ApiKeyKind.Read, _ => null };
+        if (kind is null)
+        {
+            return BadRequest("Invalid key kind", "kind must be \"write\" or \"read\".");
+        }
+
+        if (!await tenants.TenantExistsAsync(tenantId, cancellationToken))
+        {
+            return NoSuchTenant(tenantId);
+        }
+
+        var key = await tenants.IssueKeyAsync(tenantId, kind.Value, cancellationToken);
+        var id = TenantDirectory.KeyIdOf(key);
+        return TypedResults.Created($"/admin/v1/tenants/{tenantId}/keys/{id}", new IssuedKey(id, body.Kind, key));
+    }
+
+    public static async Task<Results<NoContent, ProblemHttpResult>> RevokeKeyAsync(string tenantId, string keyId, TenantDirectory tenants, CancellationToken cancellationToken) =>
+        await tenants.RevokeKeyByIdAsync(tenantId, keyId, cancellationToken)
+            ? TypedResults.NoContent()
+            : IntakeProblems.Create(StatusCodes.Status404NotFound, "No such key", $"Tenant '{tenantId}' has no live key with id '{keyId}'.");
+
+    private static ProblemHttpResult? SettingsProblem(TenantSettings? settings)
+    {
+        if (settings is null)
+        {
+            return null;
+        }
+
+        if (settings.EventsPerSecond is < 1)
+        {
+            return BadRequest("Invalid settings", "events_per_second must be at least 1.");
+        }
+
+        if (settings.PiiProperties.Keys.Any(k => string.IsNullOrWhiteSpace(k) || k.Length > 128))
+        {
+            return BadRequest("Invalid settings", "pii_properties names must be 1-128 characters.");
+        }
+
+        return null;
+    }
+
+    private static async Task<(T? Value, ProblemHttpResult? Problem)> ReadAsync<T>(HttpRequest request, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> typeInfo, CancellationToken cancellationToken)
+        where T : class
+    {
+        if (request.ContentType?.StartsWith("application/json", StringComparison.OrdinalIgnoreCase) != true)
+        {
+            return (null, IntakeProblems.Create(StatusCodes.Status415UnsupportedMediaType, "Unsupported content type", "Send 'Content-Type: application/json'."));
+        }
+
+        if (request.ContentLength > 64 * 1024)
+        {
+            return (null, IntakeProblems.Create(StatusCodes.Status413PayloadTooLarge, "Request too large", "An admin request body may be at most 64 KB."));
+        }
+
+        try
+        {
+            return await JsonSerializer.DeserializeAsync(request.Body, typeInfo, cancellationToken) is { } value
+                ? (value, null)
+                : (null, BadRequest("Malformed JSON", "The body must be a JSON object."));
+        }
+        catch (JsonException ex)
+        {
+            return (null, BadRequest("Malformed JSON", ex.Message));
+        }
+    }
+
+    private static ProblemHttpResult BadRequest(string title, string detail) => IntakeProblems.Create(StatusCodes.Status400BadRequest, title, detail);
+
+    private static ProblemHttpResult NoSuchTenant(string tenantId) =>
+        IntakeProblems.Create(StatusCodes.Status404NotFound, "No such tenant", $"There is no tenant '{tenantId}'.");
+}
+
+public sealed record CreateTenantRequest(string Id, string Name, TenantSettings? Settings);
+
+public sealed record IssueKeyRequest(string Kind);
+
+public sealed record IssuedKey(string Id, string Kind, string Key);
+
+[JsonSourceGenerationOptions(JsonSerializerDefaults.Web, PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower, RespectRequiredConstructorParameters = true, UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow)]
+[JsonSerializable(typeof(CreateTenantRequest))]
+[JsonSerializable(typeof(IssueKeyRequest))]
+[JsonSerializable(typeof(IssuedKey))]
+internal sealed partial class AdminJsonContext : JsonSerializerContext;

@@ -1,0 +1,54 @@
+using System.Security.Claims;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Encodings.Web;
+using Microsoft.AspNetCore.Authentication;
+using Microsoft.Extensions.Options;
+
+namespace Collector;
+
+/// <summary>Authenticates the admin path by the configured bearer token, compared in constant time.</summary>
+public sealed class AdminTokenAuthenticationHandler(
+    IOptionsMonitor<AuthenticationSchemeOptions> options,
+    ILoggerFactory logger,
+    UrlEncoder encoder,
+    IOptions<CollectorOptions> collector,
+    IProblemDetailsService problems) : AuthenticationHandler<AuthenticationSchemeOptions>(options, logger, encoder)
+{
+    public const string SchemeName = "AdminToken";
+    public const string PolicyName = "admin";
+
+    protected override Task<AuthenticateResult> HandleAuthenticateAsync()
+    {
+        var header = Request.Headers.Authorization.ToString();
+        if (!header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase) || collector.Value.AdminToken is not { } expected)
+        {
+            return Task.FromResult(AuthenticateResult.NoResult());
+        }
+
+        var sent = Encoding.UTF8.GetBytes(header["Bearer ".Length..].Trim());
+        if (!CryptographicOperations.FixedTimeEquals(SHA256.HashData(sent), SHA256.HashData(Encoding.UTF8.GetBytes(expected))))
+        {
+            return Task.FromResult(AuthenticateResult.Fail("Wrong admin token."));
+        }
+
+        var identity = new ClaimsIdentity([new Claim(ClaimTypes.Role, PolicyName)], SchemeName);
+        return Task.FromResult(AuthenticateResult.Success(new AuthenticationTicket(new ClaimsPrincipal(identity), SchemeName)));
+    }
+
+    protected override async Task HandleChallengeAsync(AuthenticationProperties properties)
+    {
+        Response.StatusCode = StatusCodes.Status401Unauthorized;
+        Response.Headers.WWWAuthenticate = "Bearer";
+        await problems.WriteAsync(new ProblemDetailsContext
+        {
+            HttpContext = Context,
+            ProblemDetails =
+            {
+                Status = StatusCodes.Status401Unauthorized,
+                Title = "Admin token required",
+                Detail = "Send the admin token (Collector:AdminToken) as 'Authorization: Bearer TOKEN'.",
+            },
+        });
+    }
+}

@@ -1,0 +1,54 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace Platform.Tenancy;
+
+/// <summary>What intake does with a personal-data property: leave out, or replace by a keyed hash.</summary>
+public enum PiiAction
+{
+    [JsonStringEnumMemberName("drop")]
+    Drop,
+
+    [JsonStringEnumMemberName("hash")]
+    Hash,
+}
+
+/// <summary>A tenant's intake rules, kept as JSON beside the tenant in PostgreSQL.</summary>
+public sealed record TenantSettings
+{
+    public static readonly IReadOnlyDictionary<string, PiiAction> DefaultPiiProperties = new Dictionary<string, PiiAction>(StringComparer.OrdinalIgnoreCase)
+    {
+        ["email"] = PiiAction.Hash,
+        ["phone"] = PiiAction.Hash,
+        ["ip"] = PiiAction.Drop,
+    };
+
+    public static readonly TenantSettings Default = new();
+
+    /// <summary>Replace user_id, anonymous_id and alias previous_id by a keyed hash at intake.</summary>
+    public bool HashUserIds { get; init; }
+
+    /// <summary>Property and trait names (case-insensitive) that are dropped or hashed at intake.</summary>
+    public IReadOnlyDictionary<string, PiiAction> PiiProperties { get; init; } = DefaultPiiProperties;
+
+    /// <summary>Overrides the Collector's default events-per-second limit for this tenant.</summary>
+    public int? EventsPerSecond { get; init; }
+}
+
+/// <summary>A tenant as the admin path shows it, with its keys (never their plain text).</summary>
+public sealed record TenantInfo(string Id, string Name, DateTimeOffset CreatedAt, TenantSettings Settings, IReadOnlyList<ApiKeyInfo> Keys);
+
+public sealed record ApiKeyInfo(string Id, string Kind, string Prefix, DateTimeOffset CreatedAt, DateTimeOffset? RevokedAt);
+
+/// <summary>What intake needs per tenant: its rules and the secret its keyed hashes use.</summary>
+public sealed record TenantIntakeProfile(string TenantId, TenantSettings Settings, byte[] HashKey)
+{
+    /// <summary>The PII rules by property name, case-insensitive whatever the stored JSON's keys look like.</summary>
+    public IReadOnlyDictionary<string, PiiAction> PiiProperties { get; } =
+        new Dictionary<string, PiiAction>(Settings.PiiProperties, StringComparer.OrdinalIgnoreCase);
+}
+
+[JsonSourceGenerationOptions(JsonSerializerDefaults.Web, PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower, UseStringEnumConverter = true)]
+[JsonSerializable(typeof(TenantSettings))]
+[JsonSerializable(typeof(TenantInfo))]
+public sealed partial class TenancyJsonContext : JsonSerializerContext;
