@@ -17,6 +17,7 @@ namespace Platform.Testing;
 public class PlatformFixture : IAsyncLifetime
 {
     private DistributedApplication? _app;
+    private PipelineProbe? _probe;
 
     public DistributedApplication App => _app ?? throw new InvalidOperationException("The platform is not started.");
 
@@ -25,6 +26,11 @@ public class PlatformFixture : IAsyncLifetime
     public JsonObject Endpoints { get; private set; } = [];
 
     public DemoCredentials Demo => ((DemoDataResource)App["demo"]).Credentials!;
+
+    public PipelineProbe Probe => _probe ??= new PipelineProbe(App);
+
+    /// <summary>The admin token the AppHost generated for the Collector's admin path.</summary>
+    public string AdminToken => ((ProjectResource)App["collector"]).Secret("admin-token");
 
     protected virtual bool WithDemoData => true;
 

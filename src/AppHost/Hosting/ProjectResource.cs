@@ -10,6 +10,7 @@ public sealed class ProjectResource(string name, string projectName, int preferr
 {
     private static readonly HttpClient Http = new() { Timeout = TimeSpan.FromSeconds(5) };
     private readonly Dictionary<string, string> _secrets = [];
+    private readonly Dictionary<string, string> _configured = [];
     private ChildProcess? _process;
     private string? _stateDirectory;
 
@@ -27,6 +28,15 @@ public sealed class ProjectResource(string name, string projectName, int preferr
     {
         Port = context.Ports.Allocate(preferredPort);
         _stateDirectory = context.Options.StateDirectory;
+        // Extra settings for one service from the AppHost's configuration, e.g.
+        // Resources:collector:Environment:Collector__RateLimits__RequestsPerSecondPerClient=50.
+        foreach (var setting in context.Configuration.GetSection($"Resources:{Name}:Environment").GetChildren())
+        {
+            if (setting.Value is not null)
+            {
+                _configured[setting.Key] = setting.Value;
+            }
+        }
     }
 
     /// <summary>
@@ -87,6 +97,11 @@ public sealed class ProjectResource(string name, string projectName, int preferr
         foreach (var (key, secretName) in _secrets)
         {
             environment[key] = Secrets.GetOrCreate(options.StateDirectory, secretName);
+        }
+
+        foreach (var (key, value) in _configured)
+        {
+            environment[key] = value;
         }
 
         return environment;
