@@ -51,4 +51,9 @@ public sealed class RateLimitOptions
     /// <summary>Requests per second from one client IP address (bursts up to twice that).</summary>
     [Range(1, 1_000_000)]
     public int RequestsPerSecondPerClient { get; set; } = 1_000;
+
+    /// <summary>Token buckets refill ten times a second, or once per token when the rate is lower than that.</summary>
+    public static int TokensPerPeriod(int perSecond) => Math.Max(1, perSecond / 10);
+
+    public static TimeSpan Period(int perSecond) => TimeSpan.FromSeconds(TokensPerPeriod(perSecond) / (double)perSecond);
 }

@@ -28,8 +28,11 @@ public sealed record TenantSettings
     /// <summary>Replace user_id, anonymous_id and alias previous_id by a keyed hash at intake.</summary>
     public bool HashUserIds { get; init; }
 
-    /// <summary>Property and trait names (case-insensitive) that are dropped or hashed at intake.</summary>
-    public IReadOnlyDictionary<string, PiiAction> PiiProperties { get; init; } = DefaultPiiProperties;
+    /// <summary>Property and trait names (case-insensitive) that are dropped or hashed at intake; absent means the defaults.</summary>
+    // The JSON source generator sets every init property, absent ones to null, so the default lives in the getter.
+    public IReadOnlyDictionary<string, PiiAction> PiiProperties { get => _piiProperties ?? DefaultPiiProperties; init => _piiProperties = value; }
+
+    private readonly IReadOnlyDictionary<string, PiiAction>? _piiProperties;
 
     /// <summary>Overrides the Collector's default events-per-second limit for this tenant.</summary>
     public int? EventsPerSecond { get; init; }

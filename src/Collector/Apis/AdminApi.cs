@@ -26,7 +26,7 @@ public static class AdminApi
         return admin;
     }
 
-    public static async Task<Results<Created<TenantInfo>, ProblemHttpResult>> CreateTenantAsync(HttpRequest request, TenantDirectory tenants, CancellationToken cancellationToken)
+    public static async Task<Results<JsonHttpResult<TenantInfo>, ProblemHttpResult>> CreateTenantAsync(HttpRequest request, TenantDirectory tenants, CancellationToken cancellationToken)
     {
         var (body, problem) = await ReadAsync(request, AdminJsonContext.Default.CreateTenantRequest, cancellationToken);
         if (problem is not null)
@@ -54,13 +54,14 @@ public static class AdminApi
             return IntakeProblems.Create(StatusCodes.Status409Conflict, "Tenant exists", $"A tenant with id '{body.Id}' already exists.");
         }
 
-        return TypedResults.Created($"/admin/v1/tenants/{body.Id}", await tenants.GetTenantAsync(body.Id, cancellationToken));
+        request.HttpContext.Response.Headers.Location = $"/admin/v1/tenants/{body.Id}";
+        return Json((await tenants.GetTenantAsync(body.Id, cancellationToken))!, StatusCodes.Status201Created);
     }
 
-    public static async Task<Results<Ok<TenantInfo>, ProblemHttpResult>> GetTenantAsync(string tenantId, TenantDirectory tenants, CancellationToken cancellationToken) =>
-        await tenants.GetTenantAsync(tenantId, cancellationToken) is { } tenant ? TypedResults.Ok(tenant) : NoSuchTenant(tenantId);
+    public static async Task<Results<JsonHttpResult<TenantInfo>, ProblemHttpResult>> GetTenantAsync(string tenantId, TenantDirectory tenants, CancellationToken cancellationToken) =>
+        await tenants.GetTenantAsync(tenantId, cancellationToken) is { } tenant ? Json(tenant) : NoSuchTenant(tenantId);
 
-    public static async Task<Results<Ok<TenantInfo>, ProblemHttpResult>> UpdateSettingsAsync(string tenantId, HttpRequest request, TenantDirectory tenants, CancellationToken cancellationToken)
+    public static async Task<Results<JsonHttpResult<TenantInfo>, ProblemHttpResult>> UpdateSettingsAsync(string tenantId, HttpRequest request, TenantDirectory tenants, CancellationToken cancellationToken)
     {
         var (settings, problem) = await ReadAsync(request, TenancyJsonContext.Default.TenantSettings, cancellationToken);
         if (problem is not null)
@@ -74,11 +75,11 @@ public static class AdminApi
         }
 
         return await tenants.UpdateSettingsAsync(tenantId, settings!, cancellationToken)
-            ? TypedResults.Ok((await tenants.GetTenantAsync(tenantId, cancellationToken))!)
+            ? Json((await tenants.GetTenantAsync(tenantId, cancellationToken))!)
             : NoSuchTenant(tenantId);
     }
 
-    public static async Task<Results<Created<IssuedKey>, ProblemHttpResult>> IssueKeyAsync(string tenantId, HttpRequest request, TenantDirectory tenants, CancellationToken cancellationToken)
+    public static async Task<Results<JsonHttpResult<IssuedKey>, ProblemHttpResult>> IssueKeyAsync(string tenantId, HttpRequest request, TenantDirectory tenants, CancellationToken cancellationToken)
     {
         var (body, problem) = await ReadAsync(request, AdminJsonContext.Default.IssueKeyRequest, cancellationToken);
         if (problem is not null)
@@ -99,7 +100,8 @@ public static class AdminApi
 
         var key = await tenants.IssueKeyAsync(tenantId, kind.Value, cancellationToken);
         var id = TenantDirectory.KeyIdOf(key);
-        return TypedResults.Created($"/admin/v1/tenants/{tenantId}/keys/{id}", new IssuedKey(id, body.Kind, key));
+        request.HttpContext.Response.Headers.Location = $"/admin/v1/tenants/{tenantId}/keys/{id}";
+        return TypedResults.Json(new IssuedKey(id, body.Kind, key), AdminJsonContext.Default.IssuedKey, statusCode: StatusCodes.Status201Created);
     }
 
     public static async Task<Results<NoContent, ProblemHttpResult>> RevokeKeyAsync(string tenantId, string keyId, TenantDirectory tenants, CancellationToken cancellationToken) =>
@@ -152,13 +154,17 @@ public static class AdminApi
         }
     }
 
+    /// <summary>The admin path speaks snake_case, like the event contract, whatever the service's default JSON options say.</summary>
+    private static JsonHttpResult<TenantInfo> Json(TenantInfo tenant, int status = StatusCodes.Status200OK) =>
+        TypedResults.Json(tenant, TenancyJsonContext.Default.TenantInfo, statusCode: status);
+
     private static ProblemHttpResult BadRequest(string title, string detail) => IntakeProblems.Create(StatusCodes.Status400BadRequest, title, detail);
 
     private static ProblemHttpResult NoSuchTenant(string tenantId) =>
         IntakeProblems.Create(StatusCodes.Status404NotFound, "No such tenant", $"There is no tenant '{tenantId}'.");
 }
 
-public sealed record CreateTenantRequest(string Id, string Name, TenantSettings? Settings);
+public sealed record CreateTenantRequest(string Id, string Name, TenantSettings? Settings = null);
 
 public sealed record IssueKeyRequest(string Kind);
 

@@ -19,12 +19,7 @@ internal static class Extensions
             .ValidateDataAnnotations()
             .ValidateOnStart();
 
-        builder.Services.ConfigureHttpJsonOptions(o =>
-        {
-            o.SerializerOptions.TypeInfoResolverChain.Insert(0, CollectorJsonContext.Default);
-            o.SerializerOptions.TypeInfoResolverChain.Insert(1, AdminJsonContext.Default);
-            o.SerializerOptions.TypeInfoResolverChain.Insert(2, TenancyJsonContext.Default);
-        });
+        builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.TypeInfoResolverChain.Insert(0, CollectorJsonContext.Default));
         builder.AddKafkaProducer("kafka");
         builder.AddTenantDirectory("platform");
         builder.AddApiKeyAuthentication(ApiKeyKind.Write);
@@ -68,8 +63,8 @@ internal static class Extensions
                 return RateLimitPartition.GetTokenBucketLimiter(context.Connection.RemoteIpAddress?.ToString() ?? "unknown", _ => new TokenBucketRateLimiterOptions
                 {
                     TokenLimit = perSecond * 2,
-                    TokensPerPeriod = Math.Max(1, perSecond / 10),
-                    ReplenishmentPeriod = TimeSpan.FromMilliseconds(100),
+                    TokensPerPeriod = RateLimitOptions.TokensPerPeriod(perSecond),
+                    ReplenishmentPeriod = RateLimitOptions.Period(perSecond),
                     QueueLimit = 0,
                 });
             });

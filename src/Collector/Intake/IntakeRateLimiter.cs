@@ -12,15 +12,13 @@ namespace Collector.Intake;
 /// </summary>
 public sealed class IntakeRateLimiter(IOptions<CollectorOptions> options) : IDisposable
 {
-    private static readonly TimeSpan Period = TimeSpan.FromMilliseconds(100);
-
     private readonly PartitionedRateLimiter<(string Tenant, int Limit)> _limiter = PartitionedRateLimiter.Create<(string Tenant, int Limit), (string, int)>(
         key => RateLimitPartition.GetTokenBucketLimiter(key, k => new TokenBucketRateLimiterOptions
         {
             // A bucket holds a second's worth, and at least one full request, so any valid request can pass when idle.
             TokenLimit = Math.Max(k.Limit, options.Value.MaxEventsPerRequest),
-            TokensPerPeriod = Math.Max(1, k.Limit / 10),
-            ReplenishmentPeriod = Period,
+            TokensPerPeriod = RateLimitOptions.TokensPerPeriod(k.Limit),
+            ReplenishmentPeriod = RateLimitOptions.Period(k.Limit),
             QueueLimit = 0,
             AutoReplenishment = true,
         }));
