@@ -1,3 +1,4 @@
+using System.Diagnostics.Metrics;
 using System.Text;
 using System.Text.Json;
 using Microsoft.AspNetCore.Http.HttpResults;
@@ -20,6 +21,12 @@ public delegate IncomingEvent? ItemReader(JsonElement item, int index, List<Even
 /// </summary>
 public sealed class EventIntake(EventPublisher publisher, TenantDirectory tenants, IntakeRateLimiter rateLimiter, IOptions<CollectorOptions> options, TimeProvider time)
 {
+    private static readonly Meter Meter = new("Platform.Collector");
+    private static readonly Counter<long> Accepted = Meter.CreateCounter<long>("collector.events.accepted", description: "Events acknowledged by Kafka and answered 2xx.");
+    private static readonly Counter<long> DeadLettered = Meter.CreateCounter<long>("collector.events.dead_lettered", description: "Refused events kept in the dead-letter topic.");
+    private static readonly Counter<long> Limited = Meter.CreateCounter<long>("collector.events.rate_limited", description: "Events of requests refused by the tenant's rate limit.");
+    private static readonly Counter<long> Unacknowledged = Meter.CreateCounter<long>("collector.events.unacknowledged", description: "Events answered 503 because Kafka did not acknowledge them in time.");
+
     public async Task<(IntakeResult? Result, ProblemHttpResult? Problem)> AcceptAsync(
         HttpContext http, string tenantId, IReadOnlyList<JsonElement> items, ItemReader read, CancellationToken cancellationToken)
     {
@@ -38,6 +45,7 @@ public sealed class EventIntake(EventPublisher publisher, TenantDirectory tenant
             ?? throw new InvalidOperationException($"The key's tenant '{tenantId}' does not exist.");
         if (rateLimiter.TryAcquire(tenant, items.Count) is { } retryAfter)
         {
+            Limited.Add(items.Count);
             http.Response.Headers.RetryAfter = Math.Max(1, (int)Math.Ceiling(retryAfter.TotalSeconds)).ToString();
             return (null, IntakeProblems.Create(StatusCodes.Status429TooManyRequests, "Too many events",
                 $"Tenant '{tenantId}' may send {tenant.Settings.EventsPerSecond ?? limits.RateLimits.EventsPerSecondPerTenant} events per second; retry after the Retry-After interval."));
@@ -63,11 +71,14 @@ public sealed class EventIntake(EventPublisher publisher, TenantDirectory tenant
 
         if (!await publisher.PublishAsync(accepted, deadLetters, receivedAt, cancellationToken))
         {
+            Unacknowledged.Add(items.Count);
             http.Response.Headers.RetryAfter = "5";
             return (null, IntakeProblems.Create(StatusCodes.Status503ServiceUnavailable, "Event store unavailable",
                 "Kafka did not acknowledge the events in time; nothing in this request is guaranteed stored. Retry with the same event ids."));
         }
 
+        Accepted.Add(accepted.Count);
+        DeadLettered.Add(deadLetters.Count);
         if (accepted.Count == 0)
         {
             return (null, IntakeProblems.Create(StatusCodes.Status400BadRequest, "No valid events", "Every event in the request was refused; they are kept in the dead-letter topic.", errors));
