@@ -12,7 +12,7 @@ public sealed class IngestorOptions
 
     /// <summary>Partitions of the events topic when the Ingestor has to create it.</summary>
     [Range(1, 1024)]
-    public int TopicPartitions { get; set; } = 4;
+    public int TopicPartitions { get; set; } = Platform.Kafka.KafkaTopics.DefaultPartitions;
 
     /// <summary>A batch is flushed when it holds this many rows...</summary>
     [Range(1, 1_000_000)]
