@@ -17,6 +17,10 @@ internal sealed class MockKafkaCluster : IDisposable
     private const string Library = "librdkafka.so.1";
     private const int ProducerType = 0; // RD_KAFKA_PRODUCER
     private const int ConfOk = 0; // RD_KAFKA_CONF_OK
+    private const int AddressFamilyInet = 2; // AF_INET
+    private const int SolSocket = 1; // SOL_SOCKET
+    private const int SoAcceptConn = 30; // SO_ACCEPTCONN
+    private const int ShutReadWrite = 2; // SHUT_RDWR
 
     private readonly ClusterHandle _cluster;
 
@@ -63,7 +67,11 @@ internal sealed class MockKafkaCluster : IDisposable
         Check(rd_kafka_mock_topic_create(_cluster, topic, partitions, replication_factor: 1), $"create topic {topic}");
 
     /// <summary>Closes the broker's connections and refuses new ones until <see cref="SetBrokerUp"/>.</summary>
-    public void SetBrokerDown(int brokerId) => Check(rd_kafka_mock_broker_set_down(_cluster, brokerId), $"take broker {brokerId} down");
+    public void SetBrokerDown(int brokerId)
+    {
+        ShutDownConnections(BrokerPort(brokerId));
+        Check(rd_kafka_mock_broker_set_down(_cluster, brokerId), $"take broker {brokerId} down");
+    }
 
     public void SetBrokerUp(int brokerId) => Check(rd_kafka_mock_broker_set_up(_cluster, brokerId), $"bring broker {brokerId} up");
 
@@ -71,7 +79,54 @@ internal sealed class MockKafkaCluster : IDisposable
     public void SetBrokerRoundTripTime(int brokerId, TimeSpan rtt) =>
         Check(rd_kafka_mock_broker_set_rtt(_cluster, brokerId, (int)rtt.TotalMilliseconds), $"set the round-trip time of broker {brokerId}");
 
-    public void Dispose() => _cluster.Dispose();
+    public void Dispose()
+    {
+        foreach (var brokerId in Enumerable.Range(FirstBrokerId, BootstrapServers.Split(',').Length))
+        {
+            ShutDownConnections(BrokerPort(brokerId));
+        }
+
+        _cluster.Dispose();
+    }
+
+    /// <summary>The mock cluster lists its brokers' addresses in broker id order.</summary>
+    private int BrokerPort(int brokerId) =>
+        int.Parse(BootstrapServers.Split(',')[brokerId - FirstBrokerId].Split(':')[^1], System.Globalization.CultureInfo.InvariantCulture);
+
+    /// <summary>
+    /// Ends the connections the broker accepted on this port. librdkafka accepts them without
+    /// close-on-exec, so every service the AppHost starts afterwards holds a copy of each; the mock's
+    /// own close() then leaves them open and its clients wait for request timeouts instead of seeing
+    /// the broker go. shutdown() ends the connection itself, whoever holds a descriptor for it.
+    /// </summary>
+    private static void ShutDownConnections(int port)
+    {
+        foreach (var entry in Directory.EnumerateFileSystemEntries("/proc/self/fd"))
+        {
+            if (int.TryParse(Path.GetFileName(entry), out var fd)
+                && new FileInfo(entry).LinkTarget is { } target && target.StartsWith("socket:", StringComparison.Ordinal)
+                && LocalPort(fd) == port && !IsListening(fd))
+            {
+                shutdown(fd, ShutReadWrite);
+            }
+        }
+    }
+
+    private static int LocalPort(int fd)
+    {
+        var address = new byte[128];
+        var length = address.Length;
+        // sockaddr_in: family (host order), then the port in network order.
+        return getsockname(fd, address, ref length) == 0 && BitConverter.ToUInt16(address, 0) == AddressFamilyInet
+            ? (address[2] << 8) | address[3]
+            : -1;
+    }
+
+    private static bool IsListening(int fd)
+    {
+        int accepting = 0, length = sizeof(int);
+        return getsockopt(fd, SolSocket, SoAcceptConn, ref accepting, ref length) == 0 && accepting != 0;
+    }
 
     private static void Check(int error, string what)
     {
@@ -145,5 +200,14 @@ internal sealed class MockKafkaCluster : IDisposable
 
     [DllImport(Library)]
     private static extern int rd_kafka_mock_broker_set_rtt(ClusterHandle mcluster, int broker_id, int rtt_ms);
+
+    [DllImport("libc")]
+    private static extern int getsockname(int sockfd, byte[] addr, ref int addrlen);
+
+    [DllImport("libc")]
+    private static extern int getsockopt(int sockfd, int level, int optname, ref int optval, ref int optlen);
+
+    [DllImport("libc")]
+    private static extern int shutdown(int sockfd, int how);
 #pragma warning restore SYSLIB1054
 }
