@@ -22,6 +22,10 @@ public sealed class IngestorOptions
     [Range(typeof(TimeSpan), "00:00:00.010", "00:01:00")]
     public TimeSpan BatchMaxDelay { get; set; } = TimeSpan.FromMilliseconds(250);
 
+    /// <summary>How long one insert may take before it counts as failed; below max.poll.interval.ms (5 min), since the consumer does not poll meanwhile.</summary>
+    [Range(typeof(TimeSpan), "00:00:01", "00:04:00")]
+    public TimeSpan InsertTimeout { get; set; } = TimeSpan.FromSeconds(60);
+
     /// <summary>The longest wait between two attempts to insert a batch ClickHouse refused.</summary>
     [Range(typeof(TimeSpan), "00:00:00.100", "00:10:00")]
     public TimeSpan MaxRetryDelay { get; set; } = TimeSpan.FromSeconds(10);
