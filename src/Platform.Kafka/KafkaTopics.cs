@@ -3,19 +3,25 @@ using Confluent.Kafka.Admin;
 
 namespace Platform.Kafka;
 
-/// <summary>Makes sure the topics a component relies on exist, on brokers that auto-create topics and on those that do not.</summary>
+/// <summary>Makes sure the topics a component relies on exist, with the partition count it asks for.</summary>
 public static class KafkaTopics
 {
+    /// <summary>Partitions of the platform's topics: the development mock cluster's and the Ingestor's default.</summary>
+    public const int DefaultPartitions = 4;
+
     public static async Task EnsureAsync(string bootstrap, IEnumerable<string> topics, int partitions, CancellationToken cancellationToken)
     {
         using var admin = new AdminClientBuilder(KafkaConfig.Admin(bootstrap)).SetLogHandler((_, _) => { }).Build();
 
-        // Naming a topic in a metadata request lets an auto-creating broker create it (the development
-        // mock cluster only works this way: it never answers CreateTopics). Only what is still missing
-        // is created explicitly.
+        // Ask for every topic rather than naming ours: a metadata request naming a missing topic makes an
+        // auto-creating broker create it with the broker's partition count, not ours. (The development
+        // mock cluster has its topics from the AppHost; it never answers CreateTopics.)
+        var existing = admin.GetMetadata(TimeSpan.FromSeconds(10)).Topics
+            .Where(t => t.Error.Code == ErrorCode.NoError && t.Partitions.Count > 0)
+            .Select(t => t.Topic)
+            .ToHashSet();
         var missing = topics
-            .Where(topic => admin.GetMetadata(topic, TimeSpan.FromSeconds(10)).Topics
-                .FirstOrDefault(t => t.Topic == topic) is not { Error.Code: ErrorCode.NoError, Partitions.Count: > 0 })
+            .Where(topic => !existing.Contains(topic))
             .Select(topic => new TopicSpecification { Name = topic, NumPartitions = partitions, ReplicationFactor = -1 })
             .ToList();
         if (missing.Count == 0)

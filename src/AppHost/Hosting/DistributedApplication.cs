@@ -109,6 +109,31 @@ public sealed class DistributedApplication : IAsyncDisposable
         _context.Log("apphost", $"{name} stopped on request.");
     }
 
+    /// <summary>
+    /// Kills a resource's process with SIGKILL, as a crash or the OOM killer would: no shutdown code runs.
+    /// Returns once it has exited; <see cref="StartResourceAsync"/> starts it again.
+    /// </summary>
+    public async Task KillResourceAsync(string name)
+    {
+        var resource = this[name];
+        // The PID record is the AppHost's account of which process runs a resource; its start time tells it from a reused PID.
+        var recordFile = Path.Combine(Options.StateDirectory, "pids", name + ".json");
+        var record = File.Exists(recordFile) ? JsonSerializer.Deserialize(File.ReadAllText(recordFile), HostingJsonContext.Default.PidRecord) : null;
+        if (record is not { StartTime: > 0 } || Posix.StartTime(record.Pid) != record.StartTime)
+        {
+            throw new InvalidOperationException($"{name} has no running process to kill.");
+        }
+
+        Posix.Signal(record.Pid, Posix.SigKill);
+        if (!await Posix.WaitForExitAsync(record.Pid, TimeSpan.FromSeconds(10)))
+        {
+            throw new InvalidOperationException($"{name} (pid {record.Pid}) did not exit after SIGKILL.");
+        }
+
+        resource.State = ResourceState.Stopped;
+        _context.Log("apphost", $"{name} (pid {record.Pid}) killed on request.");
+    }
+
     /// <summary>Starts a stopped resource again on the same ports and data, and waits until it is healthy.</summary>
     public Task StartResourceAsync(string name, CancellationToken cancellationToken = default) =>
         StartWithinTimeoutAsync(this[name], cancellationToken);

@@ -10,8 +10,14 @@ namespace AppHost.Hosting;
 /// </summary>
 public sealed class KafkaResource(string name) : Resource(name)
 {
-    private IProducer<Null, Null>? _mockHost;
+    private MockKafkaCluster? _mock;
     private string? _bootstrap;
+
+    /// <summary>
+    /// Topics the mock cluster starts with, since it never answers CreateTopics: Platform.Events'
+    /// <c>EventTopics</c> (which the AppHost does not reference).
+    /// </summary>
+    public List<string> MockTopics { get; } = ["events", "events-dead-letter"];
 
     public override string? ConnectionString => _bootstrap;
 
@@ -31,7 +37,7 @@ public sealed class KafkaResource(string name) : Resource(name)
         KafkaNativeLibrary.EnsureRegistered();
         if (!IsExternal)
         {
-            _bootstrap = await StartMockClusterAsync(context, cancellationToken);
+            _bootstrap = StartMockCluster(context);
         }
 
         using var admin = new AdminClientBuilder(KafkaConfig.Admin(_bootstrap!)).SetLogHandler((_, _) => { }).Build();
@@ -40,35 +46,38 @@ public sealed class KafkaResource(string name) : Resource(name)
 
     public override Task StopAsync(ResourceContext context)
     {
-        _mockHost?.Dispose();
-        _mockHost = null;
+        _mock?.Dispose();
+        _mock = null;
         return Task.CompletedTask;
     }
 
-    private async Task<string> StartMockClusterAsync(ResourceContext context, CancellationToken cancellationToken)
+    /// <summary>Takes the mock cluster's broker down: connections close and new ones are refused (for outage tests).</summary>
+    public void SetBrokerDown() => RunningMock().SetBrokerDown(MockKafkaCluster.FirstBrokerId);
+
+    public void SetBrokerUp() => RunningMock().SetBrokerUp(MockKafkaCluster.FirstBrokerId);
+
+    /// <summary>Makes the mock cluster's broker answer every request this much later (for slow-network tests).</summary>
+    public void SetBrokerRoundTripTime(TimeSpan rtt) => RunningMock().SetBrokerRoundTripTime(MockKafkaCluster.FirstBrokerId, rtt);
+
+    private MockKafkaCluster RunningMock() => _mock ?? throw new InvalidOperationException(IsExternal
+        ? $"{Name} is an external Kafka cluster; only the in-memory mock cluster can be taken down or slowed from here."
+        : $"{Name} is not running.");
+
+    private string StartMockCluster(ResourceContext context)
     {
         if (!File.Exists("/usr/lib/x86_64-linux-gnu/librdkafka.so.1") && !File.Exists("/usr/lib/aarch64-linux-gnu/librdkafka.so.1"))
         {
             throw new MissingDependencyException("librdkafka is not installed. Install it with: sudo apt-get install -y librdkafka1 (or run ./scripts/install-deps).");
         }
 
-        // librdkafka announces the mock brokers' address in one log line; that line is our only source for it.
-        var announced = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
-        var config = new ProducerConfig { BootstrapServers = "mock:9092", ClientId = "apphost-mock-cluster" };
-        config.Set("test.mock.num.brokers", "1");
-        _mockHost = new ProducerBuilder<Null, Null>(config)
-            .SetLogHandler((_, message) =>
-            {
-                const string marker = "replaced with ";
-                var at = message.Message.IndexOf(marker, StringComparison.Ordinal);
-                if (message.Facility == "MOCK" && at >= 0)
-                {
-                    announced.TrySetResult(message.Message[(at + marker.Length)..].Trim());
-                }
+        _mock?.Dispose();
+        _mock = MockKafkaCluster.Start(brokers: 1);
+        foreach (var topic in MockTopics)
+        {
+            _mock.CreateTopic(topic, KafkaTopics.DefaultPartitions);
+        }
 
-                context.Log(Name, $"{message.Facility}: {message.Message}");
-            })
-            .Build();
-        return await announced.Task.WaitAsync(TimeSpan.FromSeconds(10), cancellationToken);
+        context.Log(Name, $"Mock cluster on {_mock.BootstrapServers} with topics {string.Join(", ", MockTopics)} ({KafkaTopics.DefaultPartitions} partitions each).");
+        return _mock.BootstrapServers;
     }
 }

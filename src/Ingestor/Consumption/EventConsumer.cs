@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
-using System.Text;
-using System.Text.Json;
+using System.Globalization;
 using Confluent.Kafka;
 using Ingestor.Schema;
 using Microsoft.Extensions.Options;
@@ -14,28 +13,30 @@ namespace Ingestor.Consumption;
 /// <summary>
 /// Kafka -> ClickHouse. Reads the events topic in a consumer group, inserts each batch with one
 /// request, and commits offsets only after ClickHouse acknowledged it: a crash at any point leads
-/// to redelivery, never loss, and redelivered copies are folded by the table's dedupe.
-/// While ClickHouse refuses a batch the loop retries it and reads nothing new, so memory stays bounded.
+/// to redelivery, never loss, and redelivered copies are folded by event id.
+/// While a batch cannot be stored, the assigned partitions are paused (memory stays bounded) and the
+/// consumer keeps polling between retries, so it stays in its group; it resumes once the batch is stored.
 /// </summary>
 public sealed class EventConsumer(
     ClickHouseClient clickHouse,
     IProducer<byte[], byte[]> deadLetters,
     SchemaState schema,
+    IngestorMetrics metrics,
     IOptions<IngestorOptions> options,
     IConfiguration configuration,
     ILogger<EventConsumer> logger) : BackgroundService
 {
-    private static readonly Meter Meter = new("Platform.Ingestor");
-    private static readonly Counter<long> Consumed = Meter.CreateCounter<long>("ingestor.events.consumed");
-    private static readonly Counter<long> Inserted = Meter.CreateCounter<long>("ingestor.events.inserted");
-    private static readonly Counter<long> DeadLettered = Meter.CreateCounter<long>("ingestor.events.dead_lettered");
-    private static readonly Histogram<long> BatchSize = Meter.CreateHistogram<long>("ingestor.batch.rows");
-    private static readonly Histogram<double> InsertLatency = Meter.CreateHistogram<double>("ingestor.insert.duration", "ms");
+    private static readonly TimeSpan IdlePoll = TimeSpan.FromMilliseconds(200);
 
-    private readonly List<RawEventRow> _rows = [];
-    private readonly List<Message<byte[], byte[]>> _poison = [];
-    private readonly Dictionary<TopicPartition, Offset> _offsets = [];
-    private readonly Stopwatch _batchAge = new();
+    // Short, so that the consumer serves rebalances and stays within max.poll.interval.ms while it waits to retry.
+    private static readonly TimeSpan PausedPoll = TimeSpan.FromMilliseconds(100);
+    private static readonly TimeSpan FirstRetryDelay = TimeSpan.FromMilliseconds(100);
+    private static readonly TimeSpan LagSampleInterval = TimeSpan.FromSeconds(5);
+    private static readonly TimeSpan BrokerQueryTimeout = TimeSpan.FromSeconds(2);
+
+    private readonly EventBatch _batch = new();
+    private readonly HashSet<TopicPartition> _paused = [];
+    private Outage? _outage;
 
     protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
         // Consume() blocks; give the loop its own thread rather than a pool thread.
@@ -61,28 +62,32 @@ public sealed class EventConsumer(
 
         using var consumer = new ConsumerBuilder<byte[], byte[]>(KafkaConfig.Consumer(bootstrap, settings.ConsumerGroup, "ingestor"))
             .SetLogHandler((_, m) => logger.Log(KafkaLog.Level(m.Level), "{Facility}: {Message}", m.Facility, m.Message))
-            .SetPartitionsRevokedHandler((c, _) => OnPartitionsRevoked(c))
+            .SetErrorHandler((_, e) => logger.LogWarning("Kafka consumer error {Code}: {Reason}", e.Code, e.Reason))
+            .SetPartitionsRevokedHandler((c, revoked) => OnPartitionsRevoked(c, revoked))
             .Build();
         consumer.Subscribe(EventTopics.Events);
         logger.LogInformation("Consuming {Topic} as group {Group}", EventTopics.Events, settings.ConsumerGroup);
 
+        using var stopLagSampling = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
+        var lagSampling = Task.Run(() => SampleLagAsync(consumer, stopLagSampling.Token), CancellationToken.None);
         try
         {
             while (!stoppingToken.IsCancellationRequested)
             {
-                var wait = _rows.Count + _poison.Count == 0
-                    ? TimeSpan.FromMilliseconds(200)
-                    : settings.BatchMaxDelay - _batchAge.Elapsed;
-                var result = wait > TimeSpan.Zero ? consumer.Consume(wait) : null;
-                if (result is { IsPartitionEOF: false, Message: not null })
+                if (_outage is not null)
+                {
+                    PauseAssigned(consumer); // partitions assigned since the outage began, too
+                }
+
+                var wait = NextWait(settings);
+                if (wait > TimeSpan.Zero && Consume(consumer, wait) is { } result)
                 {
                     Add(result);
                 }
 
-                if (_rows.Count + _poison.Count > 0
-                    && (_rows.Count >= settings.BatchMaxRows || _batchAge.Elapsed >= settings.BatchMaxDelay))
+                if (IsDue(settings))
                 {
-                    await FlushAsync(consumer, retryUntil: stoppingToken);
+                    await TryStoreAndCommitAsync(consumer, stoppingToken);
                 }
             }
         }
@@ -91,17 +96,13 @@ public sealed class EventConsumer(
         }
         finally
         {
+            await stopLagSampling.CancelAsync();
+
             // Shutdown: store what was read if ClickHouse takes it promptly; otherwise leave it uncommitted for redelivery.
             using var shutdown = new CancellationTokenSource(TimeSpan.FromSeconds(5));
-            try
-            {
-                await FlushAsync(consumer, retryUntil: shutdown.Token);
-            }
-            catch (OperationCanceledException)
-            {
-                logger.LogWarning("Shutdown flush timed out; {Rows} uncommitted rows will be redelivered", _rows.Count);
-            }
-
+            StoreAndCommitOrDrop(consumer, shutdown.Token, "Shutdown");
+            await lagSampling;
+            metrics.ReportLag([]);
             consumer.Close();
         }
     }
@@ -126,93 +127,231 @@ public sealed class EventConsumer(
         return false;
     }
 
-    private void Add(ConsumeResult<byte[], byte[]> result)
-    {
-        if (_rows.Count + _poison.Count == 0)
-        {
-            _batchAge.Restart();
-        }
+    private TimeSpan NextWait(IngestorOptions settings) =>
+        _outage is not null ? Clamp(_outage.UntilNextAttempt, PausedPoll)
+        : _batch.IsEmpty ? IdlePoll
+        : settings.BatchMaxDelay - _batch.Age;
 
-        Consumed.Add(1);
-        _offsets[result.TopicPartition] = result.Offset + 1;
+    private bool IsDue(IngestorOptions settings) =>
+        _outage is not null
+            ? _outage.UntilNextAttempt <= TimeSpan.Zero
+            : !_batch.IsEmpty && (_batch.Records >= settings.BatchMaxRows || _batch.Age >= settings.BatchMaxDelay);
+
+    private ConsumeResult<byte[], byte[]>? Consume(IConsumer<byte[], byte[]> consumer, TimeSpan wait)
+    {
         try
         {
-            var collected = JsonSerializer.Deserialize(result.Message.Value, EventJsonContext.Default.CollectedEvent);
-            if (collected is null || string.IsNullOrEmpty(collected.TenantId) || string.IsNullOrEmpty(collected.EventId))
-            {
-                throw new JsonException("The record is not a collected event (tenant_id and event_id are required).");
-            }
-
-            _rows.Add(RawEventRow.From(collected));
+            return consumer.Consume(wait) is { IsPartitionEOF: false, Message: not null } result ? result : null;
         }
-        catch (Exception ex) when (ex is JsonException or ArgumentException or InvalidOperationException)
+        catch (ConsumeException ex) when (!ex.Error.IsFatal)
         {
-            result.Message.Headers ??= [];
-            result.Message.Headers.Add("dead-letter-reason", Encoding.UTF8.GetBytes(ex.Message));
-            result.Message.Headers.Add("dead-letter-source", Encoding.UTF8.GetBytes(result.TopicPartitionOffset.ToString()));
-            _poison.Add(result.Message);
+            logger.LogWarning("Consume failed, continuing: {Error}", ex.Error.Reason);
+            return null;
         }
     }
 
-    private async Task FlushAsync(IConsumer<byte[], byte[]> consumer, CancellationToken retryUntil)
+    private void Add(ConsumeResult<byte[], byte[]> result)
     {
-        if (_rows.Count + _poison.Count == 0)
+        metrics.Consumed.Add(1);
+        if (_batch.Add(result) == RecordOutcome.Duplicate)
+        {
+            metrics.DuplicatesDropped.Add(1);
+        }
+    }
+
+    private async Task TryStoreAndCommitAsync(IConsumer<byte[], byte[]> consumer, CancellationToken stoppingToken)
+    {
+        try
+        {
+            await StoreAsync(stoppingToken);
+        }
+        catch (Exception ex) when (IsTransient(ex) && !stoppingToken.IsCancellationRequested)
+        {
+            var level = ex is ClickHouseServerException { IsQueryError: true } ? LogLevel.Error : LogLevel.Warning;
+            if (_outage is null)
+            {
+                _outage = new Outage(FirstRetryDelay);
+                PauseAssigned(consumer);
+                logger.Log(level, "Batch of {Records} records not stored; paused {Partitions} partitions, retrying in {Delay}: {Error}",
+                    _batch.Records, _paused.Count, _outage.Delay, ex.Message);
+            }
+            else
+            {
+                _outage.Failed(options.Value.MaxRetryDelay);
+                logger.Log(level, "Batch of {Records} records still not stored after {Attempts} attempts in {Duration}, retrying in {Delay}: {Error}",
+                    _batch.Records, _outage.Attempts, _outage.Duration, _outage.Delay, ex.Message);
+            }
+
+            return;
+        }
+
+        Commit(consumer);
+        if (_outage is not null)
+        {
+            logger.LogInformation("Batch stored after {Attempts} attempts in {Duration}; resuming {Partitions} partitions",
+                _outage.Attempts + 1, _outage.Duration, _paused.Count);
+            ResumePaused(consumer);
+            _outage = null;
+        }
+    }
+
+    /// <summary>Inserts the batch's rows, then dead-letters its poison records; what succeeded is removed from the batch.</summary>
+    private async Task StoreAsync(CancellationToken cancellationToken)
+    {
+        using var attempt = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        attempt.CancelAfter(options.Value.InsertTimeout);
+        if (_batch.Rows.Count > 0)
+        {
+            var started = Stopwatch.GetTimestamp();
+            await clickHouse.InsertAsync(RawEventRow.Table, _batch.Rows, RawEventJsonContext.Default.RawEventRow, attempt.Token);
+            metrics.InsertDuration.Record(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+            metrics.Inserted.Add(_batch.Rows.Count);
+            metrics.BatchRows.Record(_batch.Rows.Count);
+            _batch.Rows.Clear();
+        }
+
+        while (_batch.DeadLetters.TryPeek(out var message))
+        {
+            await deadLetters.ProduceAsync(EventTopics.DeadLetter, message, attempt.Token);
+            _batch.DeadLetters.Dequeue();
+            metrics.DeadLettered.Add(1);
+        }
+    }
+
+    private void Commit(IConsumer<byte[], byte[]> consumer)
+    {
+        try
+        {
+            if (_batch.Offsets.Count > 0)
+            {
+                consumer.Commit(_batch.Offsets.Select(o => new TopicPartitionOffset(o.Key, o.Value)));
+            }
+        }
+        catch (KafkaException ex)
+        {
+            // Stored but not committed: these records are read again later, and their copies fold by event id.
+            logger.LogWarning("Stored {Records} records but could not commit their offsets: {Error}", _batch.Records, ex.Error.Reason);
+        }
+
+        _batch.Clear();
+    }
+
+    /// <summary>One bounded attempt, for shutdown and rebalances: whatever is not stored stays uncommitted and is read again.</summary>
+    private void StoreAndCommitOrDrop(IConsumer<byte[], byte[]> consumer, CancellationToken cancellationToken, string occasion)
+    {
+        if (_batch.IsEmpty)
         {
             return;
         }
 
-        var delay = TimeSpan.FromMilliseconds(100);
-        while (true)
-        {
-            try
-            {
-                var started = Stopwatch.GetTimestamp();
-                await clickHouse.InsertAsync(RawEventRow.Table, _rows, RawEventJsonContext.Default.RawEventRow, retryUntil);
-                InsertLatency.Record(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
-                foreach (var message in _poison)
-                {
-                    await deadLetters.ProduceAsync(EventTopics.DeadLetter, message, retryUntil);
-                }
-
-                break;
-            }
-            catch (Exception ex) when (ex is ClickHouseUnavailableException or ClickHouseServerException or KafkaException or HttpRequestException && !retryUntil.IsCancellationRequested)
-            {
-                logger.LogWarning("Batch of {Rows} rows not stored, retrying in {Delay}: {Error}", _rows.Count, delay, ex.Message);
-                await Task.Delay(delay, retryUntil);
-                delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, options.Value.MaxRetryDelay.Ticks));
-            }
-        }
-
-        Inserted.Add(_rows.Count);
-        DeadLettered.Add(_poison.Count);
-        BatchSize.Record(_rows.Count);
-        consumer.Commit(_offsets.Select(o => new TopicPartitionOffset(o.Key, o.Value)));
-        Clear();
-    }
-
-    private void OnPartitionsRevoked(IConsumer<byte[], byte[]> consumer)
-    {
-        // The batch may hold rows of partitions that are moving to another member: store and commit
-        // them now if ClickHouse answers at once, otherwise drop them from memory uncommitted so the
-        // new owner reads them again.
-        using var quick = new CancellationTokenSource(TimeSpan.FromSeconds(5));
         try
         {
-            FlushAsync(consumer, quick.Token).GetAwaiter().GetResult();
+            StoreAsync(cancellationToken).GetAwaiter().GetResult();
+            Commit(consumer);
         }
-        catch (Exception ex) when (ex is OperationCanceledException or KafkaException)
+        catch (Exception ex) when (IsTransient(ex))
         {
-            logger.LogWarning("Rebalance: {Rows} uncommitted rows left for redelivery ({Error})", _rows.Count, ex.Message);
-            Clear();
+            logger.LogWarning("{Occasion}: {Records} records not stored; left uncommitted for redelivery ({Error})", occasion, _batch.Records, ex.Message);
+            _batch.Clear();
         }
     }
 
-    private void Clear()
+    private void OnPartitionsRevoked(IConsumer<byte[], byte[]> consumer, List<TopicPartitionOffset> revoked)
     {
-        _rows.Clear();
-        _poison.Clear();
-        _offsets.Clear();
-        _batchAge.Reset();
+        // The batch may hold records of partitions moving to another member: store and commit them now if
+        // ClickHouse answers at once, otherwise drop them from memory so the new owner reads them again.
+        using var quick = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+        StoreAndCommitOrDrop(consumer, quick.Token, "Rebalance");
+        _paused.ExceptWith(revoked.Select(r => r.TopicPartition));
+        _outage = null; // the batch is gone either way; the next failure pauses what is assigned then
+    }
+
+    private void PauseAssigned(IConsumer<byte[], byte[]> consumer)
+    {
+        var unpaused = consumer.Assignment.Where(p => !_paused.Contains(p)).ToList();
+        if (unpaused.Count > 0)
+        {
+            consumer.Pause(unpaused);
+            _paused.UnionWith(unpaused);
+        }
+    }
+
+    private void ResumePaused(IConsumer<byte[], byte[]> consumer)
+    {
+        var assigned = consumer.Assignment.Where(_paused.Contains).ToList();
+        if (assigned.Count > 0)
+        {
+            consumer.Resume(assigned);
+        }
+
+        _paused.Clear();
+    }
+
+    /// <summary>
+    /// Samples ingestor.consumer.lag every few seconds on its own task: the high watermark and the group's
+    /// committed offset come from the brokers (blocking requests), which the consume loop must not wait for.
+    /// The watermark is queried rather than taken from fetch responses, which stop while the partitions are paused.
+    /// </summary>
+    private async Task SampleLagAsync(IConsumer<byte[], byte[]> consumer, CancellationToken cancellationToken)
+    {
+        using var timer = new PeriodicTimer(LagSampleInterval);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(cancellationToken))
+            {
+                try
+                {
+                    var assigned = consumer.Assignment;
+                    var committed = assigned.Count == 0 ? [] : consumer.Committed(assigned, BrokerQueryTimeout);
+                    var lag = new List<Measurement<long>>(committed.Count);
+                    foreach (var partition in committed)
+                    {
+                        var watermarks = consumer.QueryWatermarkOffsets(partition.TopicPartition, BrokerQueryTimeout);
+                        var done = partition.Offset.Value >= 0 ? partition.Offset.Value : watermarks.Low.Value;
+                        lag.Add(new Measurement<long>(Math.Max(0, watermarks.High.Value - done),
+                            new KeyValuePair<string, object?>("messaging.destination.name", partition.Topic),
+                            new KeyValuePair<string, object?>("messaging.destination.partition.id", partition.Partition.Value.ToString(CultureInfo.InvariantCulture))));
+                    }
+
+                    metrics.ReportLag(lag);
+                }
+                catch (Exception ex) when (ex is not OperationCanceledException)
+                {
+                    // A missed sample must never stop ingestion; the gauge keeps the last one.
+                    logger.LogDebug("Consumer lag not sampled: {Error}", ex.Message);
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
+    private static bool IsTransient(Exception ex) =>
+        ex is ClickHouseUnavailableException or ClickHouseServerException or HttpRequestException or KafkaException or OperationCanceledException;
+
+    private static TimeSpan Clamp(TimeSpan value, TimeSpan max) =>
+        value < TimeSpan.Zero ? TimeSpan.Zero : value > max ? max : value;
+
+    /// <summary>While the batch cannot be stored: since when, how often it was tried, and when to try again.</summary>
+    private sealed class Outage(TimeSpan firstDelay)
+    {
+        private readonly Stopwatch _since = Stopwatch.StartNew();
+        private TimeSpan _nextAttemptAt = firstDelay;
+
+        public TimeSpan Delay { get; private set; } = firstDelay;
+
+        public int Attempts { get; private set; } = 1;
+
+        public TimeSpan Duration => _since.Elapsed;
+
+        public TimeSpan UntilNextAttempt => _nextAttemptAt - _since.Elapsed;
+
+        public void Failed(TimeSpan maxDelay)
+        {
+            Attempts++;
+            Delay = TimeSpan.FromTicks(Math.Min(Delay.Ticks * 2, maxDelay.Ticks));
+            _nextAttemptAt = _since.Elapsed + Delay;
+        }
     }
 }

@@ -20,6 +20,7 @@ internal static class Extensions
         builder.Services.AddHostedService<SchemaMigrationService>();
         builder.Services.AddHealthChecks().AddCheck<SchemaHealthCheck>("clickhouse-schema", tags: ["ready"]);
 
+        builder.Services.AddSingleton<IngestorMetrics>();
         builder.Services.AddHostedService<EventConsumer>();
     }
 }

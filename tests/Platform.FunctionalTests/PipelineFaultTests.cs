@@ -1,0 +1,209 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Text.Json.Nodes;
+using AppHost.Hosting;
+using Confluent.Kafka;
+using Microsoft.Extensions.Configuration;
+using Platform.ClickHouse;
+using Platform.Kafka;
+using Platform.Testing;
+using Xunit.Abstractions;
+
+namespace Platform.FunctionalTests;
+
+/// <summary>
+/// Faults inside the pipeline, over the wire against real servers: the Ingestor crashing, ClickHouse
+/// and Kafka going away. Every event the Collector acknowledged is counted, and counted once.
+/// </summary>
+public sealed class PipelineFaultTests(ITestOutputHelper output) : IAsyncLifetime
+{
+    // The Ingestor's consumer group and topic (IngestorOptions.ConsumerGroup, EventTopics.Events).
+    private const string IngestorGroup = "ingestor";
+    private const string EventsTopic = "events";
+
+    private readonly FaultPlatform _platform = new();
+
+    public Task InitializeAsync() => _platform.InitializeAsync();
+
+    public Task DisposeAsync() => _platform.DisposeAsync();
+
+    [Fact]
+    public async Task AnIngestorKilledMidStreamAndRestartedCountsEveryAcceptedEventExactlyOnce()
+    {
+        var tenant = await _platform.CreateTenantAsync();
+        using var collector = _platform.CreateCollectorClient(tenant.WriteKey);
+        using var api = _platform.CreateApiClient(tenant.ReadKey);
+        var sender = new EventSender(collector, "kill", batchSize: 25);
+
+        using var stop = new CancellationTokenSource();
+        var sending = sender.RunAsync(TimeSpan.FromMilliseconds(20), stop.Token);
+        await Eventually.MatchesAsync(() => api.CountAsync(), r => (long)r["total"]! >= 100); // mid-stream: stored and still flowing
+        await _platform.App.KillResourceAsync("ingestor");
+        var acceptedAtKill = sender.AcceptedCount;
+        await Task.Delay(TimeSpan.FromSeconds(2));
+        await _platform.App.StartResourceAsync("ingestor");
+        await Task.Delay(TimeSpan.FromSeconds(1));
+        await stop.CancelAsync();
+        await sending;
+
+        var accepted = sender.AcceptedCount;
+        Assert.True(accepted > acceptedAtKill, "no events were accepted while the Ingestor was down");
+        await AssertCountedExactlyOnceAsync(api, tenant.Id, accepted, within: TimeSpan.FromSeconds(90), lateCopies: TimeSpan.FromSeconds(1),
+            $"{acceptedAtKill} accepted before the kill");
+    }
+
+    [Fact]
+    public async Task WhileClickHouseIsDownTheIngestorPausesCommitsNothingAndEverythingArrivesOnceWhenItReturns()
+    {
+        var tenant = await _platform.CreateTenantAsync();
+        using var collector = _platform.CreateCollectorClient(tenant.WriteKey);
+        using var api = _platform.CreateApiClient(tenant.ReadKey);
+        using var ingestor = _platform.CreateHttpClient("ingestor");
+        var sender = new EventSender(collector, "outage", batchSize: 50);
+        await sender.PostUntilAcceptedAsync(sender.NextBatch(), TimeSpan.FromSeconds(30));
+        await api.CountUntilAsync(sender.AcceptedCount);
+
+        await _platform.App.StopResourceAsync("clickhouse");
+        var committedBefore = CommittedOffsets();
+        try
+        {
+            for (var i = 0; i < 6; i++)
+            {
+                using var response = await sender.PostAsync(sender.NextBatch());
+                Assert.Equal(HttpStatusCode.Accepted, response.StatusCode); // Kafka holds them
+                await Task.Delay(TimeSpan.FromSeconds(1));
+            }
+
+            var paused = await Eventually.MatchesAsync(() => Task.FromResult(IngestorLog()), log => log.Contains("not stored; paused", StringComparison.Ordinal));
+            Assert.Contains("not stored; paused", paused);
+            using var alive = await ingestor.GetAsync("/alive");
+            Assert.Equal(HttpStatusCode.OK, alive.StatusCode);
+            var health = Stopwatch.StartNew();
+            using var ready = await ingestor.GetAsync("/health");
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, ready.StatusCode);
+            Assert.True(health.Elapsed < TimeSpan.FromSeconds(5), $"/health took {health.Elapsed}");
+            Assert.Equal(committedBefore, CommittedOffsets()); // nothing stored, nothing committed
+        }
+        finally
+        {
+            await _platform.App.StartResourceAsync("clickhouse");
+        }
+
+        await AssertCountedExactlyOnceAsync(api, tenant.Id, sender.AcceptedCount, within: TimeSpan.FromSeconds(60), lateCopies: TimeSpan.FromSeconds(1),
+            "ClickHouse outage");
+        Assert.Contains("resuming", IngestorLog());
+        var committedAfter = await Eventually.MatchesAsync(() => Task.FromResult(CommittedOffsets()), c => c >= committedBefore + 300);
+        Assert.True(committedAfter >= committedBefore + 300, $"committed offsets moved from {committedBefore} to {committedAfter} only");
+    }
+
+    [Fact]
+    public async Task WithKafkaDownTheCollectorAnswers503InTimeAndResentEventsAreCountedOnceWhenItReturns()
+    {
+        var tenant = await _platform.CreateTenantAsync();
+        using var collector = _platform.CreateCollectorClient(tenant.WriteKey);
+        using var api = _platform.CreateApiClient(tenant.ReadKey);
+        var kafka = (KafkaResource)_platform.App["kafka"];
+        var sender = new EventSender(collector, "broker-down", batchSize: 20);
+        await sender.PostUntilAcceptedAsync(sender.NextBatch(), TimeSpan.FromSeconds(30));
+
+        var refused = sender.NextBatch();
+        kafka.SetBrokerDown();
+        try
+        {
+            var elapsed = Stopwatch.StartNew();
+            using var response = await sender.PostAsync(refused);
+            elapsed.Stop();
+            var body = await response.Content.ReadAsStringAsync();
+            Assert.True(response.StatusCode == HttpStatusCode.ServiceUnavailable, $"expected 503, got {(int)response.StatusCode}: {body}");
+            Assert.True(elapsed.Elapsed < TimeSpan.FromSeconds(10), $"the Collector answered after {elapsed.Elapsed}, not within its 5 s acknowledge timeout");
+            Assert.NotNull(response.Headers.RetryAfter);
+            Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+            Assert.Equal(503, (int)JsonNode.Parse(body)!["status"]!);
+        }
+        finally
+        {
+            kafka.SetBrokerUp();
+        }
+
+        await sender.PostUntilAcceptedAsync(refused, TimeSpan.FromSeconds(60)); // same event ids
+        var accepted = sender.AcceptedCount;
+        Assert.Equal(2 * refused.Count, accepted);
+        // The producer may still deliver the copies it held when it answered 503 (message timeout 10 s); they fold by event id.
+        await AssertCountedExactlyOnceAsync(api, tenant.Id, accepted, within: TimeSpan.FromSeconds(60), lateCopies: TimeSpan.FromSeconds(11),
+            $"{sender.Refusals} refusals");
+    }
+
+    /// <summary>
+    /// The Api counts exactly the acknowledged events, also after <paramref name="lateCopies"/> more for copies still on
+    /// their way, and ClickHouse holds every one of them (the row count, copies included, goes to the test output).
+    /// </summary>
+    private async Task AssertCountedExactlyOnceAsync(HttpClient api, string tenantId, long accepted, TimeSpan within, TimeSpan lateCopies, string context)
+    {
+        var counted = await Eventually.MatchesAsync(() => api.CountAsync(), r => (long)r["total"]! >= accepted, within);
+        Assert.Equal(accepted, (long)counted["total"]!);
+        await Task.Delay(lateCopies);
+        Assert.Equal(accepted, (long)(await api.CountAsync())["total"]!);
+
+        var stored = await StoredAsync(tenantId);
+        output.WriteLine($"{context}: accepted {accepted}, stored rows {stored.Rows}, distinct event ids {stored.Distinct}");
+        Assert.Equal(accepted, stored.Distinct);
+    }
+
+    /// <summary>Rows of the tenant in raw_events and distinct event ids among them, read from ClickHouse directly.</summary>
+    private async Task<(long Rows, long Distinct)> StoredAsync(string tenantId)
+    {
+        var clickHouse = new ClickHouseClient(new HttpClient(), ClickHouseConnectionSettings.Parse(_platform.App["clickhouse"].ConnectionString!));
+        var line = await clickHouse.QueryScalarAsync(
+            $"SELECT count(), uniqExact(event_id) FROM raw_events WHERE tenant_id = {ClickHouseSql.Literal(tenantId)}");
+        var fields = line.Split('\t');
+        return (long.Parse(fields[0], CultureInfo.InvariantCulture), long.Parse(fields[1], CultureInfo.InvariantCulture));
+    }
+
+    /// <summary>The Ingestor group's committed offsets on the events topic, summed (an OffsetFetch; it does not join the group).</summary>
+    private long CommittedOffsets()
+    {
+        using var observer = new ConsumerBuilder<Ignore, Ignore>(
+            KafkaConfig.Consumer(_platform.App["kafka"].ConnectionString!, IngestorGroup, "pipeline-fault-tests")).Build();
+        var partitions = Enumerable.Range(0, KafkaTopics.DefaultPartitions).Select(p => new TopicPartition(EventsTopic, p));
+        return observer.Committed(partitions, TimeSpan.FromSeconds(10)).Sum(c => Math.Max(0, c.Offset.Value));
+    }
+
+    private string IngestorLog()
+    {
+        using var stream = new FileStream(_platform.App.Logs.PathOf("ingestor"), FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+        return new StreamReader(stream).ReadToEnd();
+    }
+
+    private sealed class FaultPlatform : PlatformFixture
+    {
+        protected override bool WithDemoData => false;
+    }
+}
+
+/// <summary>Only the AppHost's own mock cluster can be taken down; an external cluster is not ours to break.</summary>
+public sealed class KafkaBrokerControlTests
+{
+    [Fact]
+    public async Task TakingTheBrokerOfAnExternalClusterDownIsRefusedClearly()
+    {
+        var state = await TestState.NewDirectoryAsync("kafka-control");
+        try
+        {
+            var configuration = new ConfigurationBuilder()
+                .AddInMemoryCollection(new Dictionary<string, string?> { ["ConnectionStrings:kafka"] = "broker-1:9092" }).Build();
+            using var logs = new LogSink(Path.Combine(state, "logs"), writeToConsole: false);
+            var context = new ResourceContext(new AppHostOptions { StateDirectory = state }, configuration, logs, new ProcessTracker(state), new PortAllocator(false));
+            var kafka = new KafkaResource("kafka");
+            kafka.AllocatePorts(context);
+
+            var refusal = Assert.Throws<InvalidOperationException>(kafka.SetBrokerDown);
+            Assert.True(kafka.IsExternal);
+            Assert.Contains("external", refusal.Message, StringComparison.Ordinal);
+        }
+        finally
+        {
+            TestState.Delete(state);
+        }
+    }
+}
