@@ -26,6 +26,9 @@ public static class KafkaConfig
         EnableAutoCommit = false,
         EnableAutoOffsetStore = false,
         AutoOffsetReset = AutoOffsetReset.Earliest,
+        // A crashed member's partitions move after this long; librdkafka heartbeats from its own
+        // thread, so a slow insert does not count against it. 45 s (the default) is a long stall.
+        SessionTimeoutMs = 10_000,
     };
 
     public static AdminClientConfig Admin(string bootstrapServers) => new()

@@ -63,6 +63,7 @@ public sealed class ChildProcess : IAsyncDisposable
             info.Environment[key] = value;
         }
 
+        PosixDescriptors.MarkAllCloseOnExec();
         var process = new Process { StartInfo = info, EnableRaisingEvents = true };
         process.OutputDataReceived += (_, e) =>
         {

@@ -84,6 +84,39 @@ internal static partial class Posix
 #pragma warning restore SYSLIB1054
 }
 
+/// <summary>
+/// Keeps the AppHost's own descriptors out of its children. .NET opens its files close-on-exec, but
+/// native code in the process (librdkafka's mock brokers) does not: a service started later would
+/// inherit the broker's sockets and keep dead connections open. Marking every descriptor above
+/// stderr close-on-exec before a start is idempotent and cheap.
+/// </summary>
+internal static partial class PosixDescriptors
+{
+    private const int FGetFd = 1;
+    private const int FSetFd = 2;
+    private const int FdCloexec = 1;
+
+    public static void MarkAllCloseOnExec()
+    {
+        foreach (var entry in Directory.EnumerateFileSystemEntries("/proc/self/fd"))
+        {
+            if (int.TryParse(Path.GetFileName(entry), out var fd) && fd > 2)
+            {
+                var flags = fcntl(fd, FGetFd, 0);
+                if (flags >= 0 && (flags & FdCloexec) == 0)
+                {
+                    fcntl(fd, FSetFd, flags | FdCloexec);
+                }
+            }
+        }
+    }
+
+    [DllImport("libc", SetLastError = true)]
+#pragma warning disable SYSLIB1054
+    private static extern int fcntl(int fd, int cmd, int arg);
+#pragma warning restore SYSLIB1054
+}
+
 internal static partial class PosixUser
 {
     public static bool IsRoot => geteuid() == 0;
