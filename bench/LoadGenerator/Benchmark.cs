@@ -66,7 +66,7 @@ public static class Benchmark
             if (options.RawInsert && load.Accepted > 0)
             {
                 output.WriteLine($"Inserting {load.Accepted:N0} rows straight into a scratch copy of raw_events ...");
-                raw = await new RawInsertBenchmark(clickHouse, ids).RunAsync(load.Accepted, options.RawBatchRows, tenants[0].Id, cancellationToken);
+                raw = await new RawInsertBenchmark(clickHouse, clickHouseHttp, ids).RunAsync(load.Accepted, options.RawBatchRows, tenants[0].Id, cancellationToken);
             }
 
             var report = new BenchReport(options, platform, runId, bodies, load, probes, drain, counts, raw,

@@ -56,8 +56,8 @@ public sealed class CpuSampler(string stateDirectory)
                 }
             }
 
-            // Children's time counts once they are reaped (PostgreSQL backends that ended inside the phase).
-            Add(component, stat.Own + (component == "other" ? 0 : stat.Children));
+            // Children's time counts once they are reaped (PostgreSQL backends, test hosts, compilers that ended inside the phase).
+            Add(component, stat.Own + stat.Children);
         }
 
         return new Snapshot(Stopwatch.GetTimestamp(), ticks, ReadMachine());
@@ -73,7 +73,16 @@ public sealed class CpuSampler(string stateDirectory)
             .ToList();
         var busy = end.Machine.Busy - start.Machine.Busy;
         var total = busy + end.Machine.Idle - start.Machine.Idle;
-        return new CpuUsage(components, total == 0 ? 0 : busy * 100.0 * Environment.ProcessorCount / total, Environment.ProcessorCount);
+        var machine = total == 0 ? 0 : busy * 100.0 * Environment.ProcessorCount / total;
+
+        // Processes that started and ended inside the phase under a parent that is gone, and the kernel's own work.
+        var unattributed = machine - components.Sum(c => c.Percent);
+        if (unattributed >= 0.5)
+        {
+            components.Add(("unattributed", unattributed));
+        }
+
+        return new CpuUsage(components, machine, Environment.ProcessorCount);
     }
 
     private Dictionary<int, string> ReadRecords()
