@@ -113,6 +113,10 @@ public sealed class BenchReport(
         o.WriteLine($"CPU, % of one core ({sendCpu.Cores} cores = {sendCpu.Cores * 100}%)");
         Row(o, "while sending", Cpu(sendCpu));
         Row(o, "while draining", Cpu(drainCpu));
+        if (sendCpu.Components.FirstOrDefault(c => c.Component == "other").Percent is >= 20 and var other)
+        {
+            o.WriteLine($"  warning: other processes took {other:N0}% of a core while sending; the platform's figures understate what this machine can do.");
+        }
 
         o.WriteLine();
         o.WriteLine("Verdict: " + Verdict());

@@ -40,7 +40,7 @@ public static class Benchmark
             var cpu = new CpuSampler(platform.StateDirectory);
             var runner = new LoadRunner(options, platform.Collector, tenants, bodies, ids, probes);
 
-            output.WriteLine($"Run {runId}: {Describe(options)} against the platform {platform.Description}.");
+            output.WriteLine($"Run {runId}: {Describe(options)} against {platform.Description}.");
             using var stopPolling = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             using var drained = new CancellationTokenSource();
             var poller = probes.PollAsync(options.PollInterval, drained.Token, stopPolling.Token);

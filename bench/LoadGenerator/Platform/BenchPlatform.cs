@@ -62,9 +62,27 @@ public sealed class BenchPlatform : IAsyncDisposable
 
         var endpoints = JsonNode.Parse(await File.ReadAllTextAsync(endpointsFile, cancellationToken))!.AsObject();
         string Get(string key) => endpoints[key]?.GetValue<string>() ?? throw new InvalidDataException($"{endpointsFile} names no '{key}'.");
+        var state = Path.GetDirectoryName(endpointsFile)!;
         return new BenchPlatform(
-            $"running platform ({endpointsFile})", new Uri(Get("collector")), new Uri(Get("api")), Get("clickhouse"), Get("platform"),
-            Path.GetDirectoryName(endpointsFile)!, app: null, deleteState: false, new Dictionary<string, string>());
+            $"a running platform ({ServiceBuild(state)}, {endpointsFile})", new Uri(Get("collector")), new Uri(Get("api")), Get("clickhouse"), Get("platform"),
+            state, app: null, deleteState: false, new Dictionary<string, string>());
+    }
+
+    /// <summary>Which build the running Collector is (scripts/up runs Debug), read from its PID record's command line.</summary>
+    private static string ServiceBuild(string state)
+    {
+        try
+        {
+            var record = JsonNode.Parse(File.ReadAllText(Path.Combine(state, "pids", "collector.json")));
+            var command = record?["command_line"]?.GetValue<string>() ?? "";
+            return command.Contains("/bin/Release/", StringComparison.Ordinal) ? "Release build"
+                : command.Contains("/bin/Debug/", StringComparison.Ordinal) ? "Debug build"
+                : "build unknown";
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or System.Text.Json.JsonException)
+        {
+            return "build unknown";
+        }
     }
 
     /// <summary>
@@ -112,7 +130,7 @@ public sealed class BenchPlatform : IAsyncDisposable
 
         log.WriteLine($"Platform up in {started.Elapsed.TotalSeconds:0.0} s.");
         return new BenchPlatform(
-            $"started by this run ({BuildInfo.Configuration} build, state {stateDirectory})",
+            $"a platform started by this run ({BuildInfo.Configuration} build, state {stateDirectory})",
             new Uri(((ProjectResource)app["collector"]).Url), new Uri(((ProjectResource)app["api"]).Url),
             app["clickhouse"].ConnectionString!, app["platform"].ConnectionString!, stateDirectory!,
             app, deleteState: temporary && !keepState, settings);
