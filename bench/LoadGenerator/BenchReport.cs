@@ -19,7 +19,8 @@ public sealed class BenchReport(
     RawInsertResult? raw,
     CpuUsage sendCpu,
     CpuUsage drainCpu,
-    TimeSpan drainTime)
+    TimeSpan drainTime,
+    int offsetResets)
 {
     public const double TargetEventsPerSecond = 100_000;
     public static readonly TimeSpan TargetFreshnessP95 = TimeSpan.FromSeconds(1);
@@ -90,6 +91,12 @@ public sealed class BenchReport(
         Row(o, "lost", $"{Lost:N0}{(Lost == 0 ? "" : "  <-- acknowledged events missing")}");
         Row(o, "duplicate rows stored", $"{counts.Sum(c => c.DuplicateRows):N0} (redelivered copies; queries count distinct event_id)");
         Row(o, "queried duplicates", $"{QueriedDuplicates:N0}{(QueriedDuplicates == 0 ? "" : "  <-- the Api counts events twice")}");
+        if (offsetResets > 0)
+        {
+            Row(o, "why lost", $"the Ingestor fell further behind than the broker retains: librdkafka reset its offsets {offsetResets:N0} times"
+                + " ('Offset out of range' in the Ingestor's log) and skipped the events in between. The development broker"
+                + " (librdkafka's mock cluster) keeps about 5 MiB per partition; offer less (--rate) or keep the Ingestor fed with CPU.");
+        }
         if (counts.Sum(c => c.StoredUnacknowledged) is > 0 and var extra)
         {
             Row(o, "stored unacknowledged", $"{extra:N0} (from given-up requests: stored although no 202 said so)");

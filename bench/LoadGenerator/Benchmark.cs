@@ -45,6 +45,8 @@ public static class Benchmark
             using var drained = new CancellationTokenSource();
             var poller = probes.PollAsync(options.PollInterval, drained.Token, stopPolling.Token);
 
+            var ingestorLog = new IngestorLog(platform.StateDirectory);
+            ingestorLog.Mark();
             var beforeSend = cpu.Take();
             var load = await runner.RunAsync(cancellationToken);
             var sendEnd = Stopwatch.GetTimestamp();
@@ -70,8 +72,16 @@ public static class Benchmark
             }
 
             var report = new BenchReport(options, platform, runId, bodies, load, probes, drain, counts, raw,
-                CpuSampler.Between(beforeSend, afterSend), CpuSampler.Between(afterSend, afterDrain), drain.SinceSendEnd);
+                CpuSampler.Between(beforeSend, afterSend), CpuSampler.Between(afterSend, afterDrain), drain.SinceSendEnd,
+                ingestorLog.OffsetResetsSinceMark());
             report.Print(output);
+            if (!report.Passed)
+            {
+                // The logs are the evidence; a temporary state folder would take them along.
+                platform.KeepState();
+                output.WriteLine($"The platform's logs are in {ingestorLog.Directory}.");
+            }
+
             return report.Passed ? 0 : 1;
         }
         finally

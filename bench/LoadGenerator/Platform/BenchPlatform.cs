@@ -15,7 +15,7 @@ public sealed class BenchPlatform : IAsyncDisposable
     private static readonly string TemporaryRoot = Path.Combine(Path.GetTempPath(), "platform-bench");
 
     private readonly DistributedApplication? _app;
-    private readonly bool _deleteState;
+    private bool _deleteState;
 
     private BenchPlatform(
         string description, Uri collector, Uri api, string clickHouse, string tenantStore, string stateDirectory,
@@ -135,6 +135,9 @@ public sealed class BenchPlatform : IAsyncDisposable
             app["clickhouse"].ConnectionString!, app["platform"].ConnectionString!, stateDirectory!,
             app, deleteState: temporary && !keepState, settings);
     }
+
+    /// <summary>Keeps a temporary state folder (data and logs) after the run, for a failed run's evidence.</summary>
+    public void KeepState() => _deleteState = false;
 
     public async ValueTask DisposeAsync()
     {
