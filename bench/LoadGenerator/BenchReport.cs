@@ -19,6 +19,7 @@ public sealed class BenchReport(
     RawInsertResult? raw,
     CpuUsage sendCpu,
     CpuUsage drainCpu,
+    CpuUsage wholeCpu,
     TimeSpan drainTime,
     int offsetResets)
 {
@@ -120,6 +121,14 @@ public sealed class BenchReport(
         o.WriteLine($"CPU, % of one core ({sendCpu.Cores} cores = {sendCpu.Cores * 100}%)");
         Row(o, "while sending", Cpu(sendCpu));
         Row(o, "while draining", Cpu(drainCpu));
+        if (drain.Complete)
+        {
+            Row(o, "per event (send+drain)", $"{string.Join(", ", wholeCpu.Components.Where(c => CpuUsage.IsPlatform(c.Component)).Select(c => $"{c.Component} {wholeCpu.MicrosecondsPerEvent(c.Percent, load.Accepted):N0}"))} us"
+                + $" = platform {PlatformMicrosecondsPerEvent:N0} us/event (generator {wholeCpu.MicrosecondsPerEvent(Percent(wholeCpu, "load generator"), load.Accepted):N0} us)");
+            Row(o, "CPU ceiling", $"{wholeCpu.Cores} cores / {PlatformMicrosecondsPerEvent:N0} us = {CpuCeiling:N0} events/s for the platform alone;"
+                + $" 100k/s would need {PlatformMicrosecondsPerEvent * TargetEventsPerSecond / 1e6:N1} cores");
+        }
+
         if (sendCpu.Components.FirstOrDefault(c => c.Component == "other").Percent is >= 20 and var other)
         {
             o.WriteLine($"  warning: other processes took {other:N0}% of a core while sending; the platform's figures understate what this machine can do.");
@@ -142,9 +151,19 @@ public sealed class BenchReport(
         var busiest = sendCpu.Components.Where(c => c.Component is not ("other" or "unattributed")).Take(3).Select(c => $"{c.Component} {c.Percent:N0}%");
         var bound = sendCpu.MachineBusyPercent >= 0.85 * sendCpu.Cores * 100
             ? $"CPU-bound: machine {sendCpu.MachineBusyPercent:N0}% of {sendCpu.Cores * 100}% busy while sending; largest {string.Join(", ", busiest)}"
+              + (drain.Complete ? $"; at {PlatformMicrosecondsPerEvent:N0} us of platform CPU per event these {sendCpu.Cores} cores carry at most ~{K(CpuCeiling)}/s" : "")
             : $"not CPU-bound (machine {sendCpu.MachineBusyPercent:N0}% of {sendCpu.Cores * 100}% busy): more concurrency or larger batches may go further";
         return $"{rateText} (target 100k/s: {throughput}); p95 freshness {Ms(p95)} (target < 1 s: {fresh}). {bound}.";
     }
+
+    /// <summary>CPU the platform's processes spent per accepted event from the first send until all were stored: contention elsewhere barely moves it.</summary>
+    public double PlatformMicrosecondsPerEvent =>
+        wholeCpu.Components.Where(c => CpuUsage.IsPlatform(c.Component)).Sum(c => wholeCpu.MicrosecondsPerEvent(c.Percent, load.Accepted));
+
+    /// <summary>Events per second the machine's cores could carry end to end at that cost, with nothing else running.</summary>
+    public double CpuCeiling => wholeCpu.Cores * 1e6 / PlatformMicrosecondsPerEvent;
+
+    private static double Percent(CpuUsage usage, string component) => usage.Components.FirstOrDefault(c => c.Component == component).Percent;
 
     private static string Configuration =>
         typeof(BenchReport).Assembly.GetCustomAttributes(typeof(System.Reflection.AssemblyConfigurationAttribute), false)

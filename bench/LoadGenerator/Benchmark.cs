@@ -72,7 +72,7 @@ public static class Benchmark
             }
 
             var report = new BenchReport(options, platform, runId, bodies, load, probes, drain, counts, raw,
-                CpuSampler.Between(beforeSend, afterSend), CpuSampler.Between(afterSend, afterDrain), drain.SinceSendEnd,
+                CpuSampler.Between(beforeSend, afterSend), CpuSampler.Between(afterSend, afterDrain), CpuSampler.Between(beforeSend, afterDrain), drain.SinceSendEnd,
                 ingestorLog.OffsetResetsSinceMark());
             report.Print(output);
             if (!report.Passed)

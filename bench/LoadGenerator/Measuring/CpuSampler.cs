@@ -5,7 +5,14 @@ using System.Text.Json;
 namespace LoadGenerator.Measuring;
 
 /// <summary>CPU time per platform component over a phase, in % of one core (the machine's total is cores x 100%).</summary>
-public sealed record CpuUsage(IReadOnlyList<(string Component, double Percent)> Components, double MachineBusyPercent, int Cores);
+public sealed record CpuUsage(IReadOnlyList<(string Component, double Percent)> Components, double MachineBusyPercent, int Cores, TimeSpan Window)
+{
+    /// <summary>Components that are not the platform: this generator, whatever else ran, and the kernel's unattributed share.</summary>
+    public static bool IsPlatform(string component) => component is not ("load generator" or "other" or "unattributed");
+
+    /// <summary>CPU time a component spent per event over the window, in microseconds.</summary>
+    public double MicrosecondsPerEvent(double percent, long events) => events == 0 ? double.NaN : percent / 100 * Window.TotalSeconds * 1e6 / events;
+}
 
 /// <summary>
 /// Reads /proc to say which process the CPU went to. The platform's processes are the PID records
@@ -82,7 +89,7 @@ public sealed class CpuSampler(string stateDirectory)
             components.Add(("unattributed", unattributed));
         }
 
-        return new CpuUsage(components, machine, Environment.ProcessorCount);
+        return new CpuUsage(components, machine, Environment.ProcessorCount, TimeSpan.FromSeconds(seconds));
     }
 
     private Dictionary<int, string> ReadRecords()
