@@ -25,7 +25,9 @@ public sealed class BenchOptions
           --mode batch|single   events per request: --batch-size (default) or one
           --batch-size N        events per request in batch mode (default 500)
           --concurrency N       requests in flight (default 8 in batch mode, 64 in single mode)
-          --duration T          how long to send: 30s, 2m, 500ms (default 30s)
+          --duration T          how long to send and measure: 30s, 2m, 500ms (default 30s)
+          --warmup T            send this long first, unmeasured, and wait until it is stored, so the
+                                services' JIT has settled (default 5s; 0 for none)
           --rate N              offer N events/s instead of as many as the Collector accepts
           --tenants N           benchmark tenants, requests spread round-robin (default 4)
           --gzip                send gzip bodies (costs the generator CPU per request)
@@ -52,6 +54,9 @@ public sealed class BenchOptions
     public int Concurrency { get; private set; }
 
     public TimeSpan Duration { get; private set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Unmeasured sending before the measured phase: .NET's tiered JIT recompiles hot code for the first seconds.</summary>
+    public TimeSpan Warmup { get; private set; } = TimeSpan.FromSeconds(5);
 
     /// <summary>Events per second to offer; 0 sends as fast as the Collector answers.</summary>
     public int Rate { get; private set; }
@@ -103,6 +108,10 @@ public sealed class BenchOptions
                 case "--batch-size": options.BatchSize = PositiveInt(name, Value(), max: 10_000); break;
                 case "--concurrency": concurrency = PositiveInt(name, Value(), max: 4096); break;
                 case "--duration": options.Duration = ParseDuration(name, Value()); break;
+                case "--warmup":
+                    var warmup = Value();
+                    options.Warmup = warmup == "0" ? TimeSpan.Zero : ParseDuration(name, warmup);
+                    break;
                 case "--rate": options.Rate = PositiveInt(name, Value(), max: 100_000_000); break;
                 case "--tenants": options.Tenants = PositiveInt(name, Value(), max: 1000); break;
                 case "--gzip": options.Gzip = true; break;

@@ -82,7 +82,7 @@ public sealed class BenchReport(
             : $"NO: {drain.Reason} ({drainTime.TotalSeconds:0.0} s after the last send)");
 
         o.WriteLine();
-        o.WriteLine("Accounting per tenant (accepted = acknowledged by 202; stored = rows in raw_events; api = GET /v1/events/count)");
+        o.WriteLine("Accounting per tenant, warm-up included (accepted = acknowledged by 202; stored = rows in raw_events; api = GET /v1/events/count)");
         o.WriteLine($"  {"tenant",-24} {"accepted",12} {"stored rows",12} {"distinct",12} {"api count",12} {"lost",8} {"dup rows",9}");
         foreach (var c in counts)
         {

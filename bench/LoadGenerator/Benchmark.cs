@@ -38,9 +38,10 @@ public static class Benchmark
         {
             var probes = new FreshnessProbes(clickHouse, tenants.Select(t => t.Id).ToList(), notBefore, options.ProbeInterval);
             var cpu = new CpuSampler(platform.StateDirectory);
-            var runner = new LoadRunner(options, platform.Collector, tenants, bodies, ids, probes);
+            var runner = new LoadRunner(options, platform.Collector, tenants, bodies, ids);
 
             output.WriteLine($"Run {runId}: {Describe(options)} against {platform.Description}.");
+            var warmup = await WarmUpAsync(options, runner, accounting, output, cancellationToken);
             using var stopPolling = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             using var drained = new CancellationTokenSource();
             var poller = probes.PollAsync(options.PollInterval, drained.Token, stopPolling.Token);
@@ -48,12 +49,12 @@ public static class Benchmark
             var ingestorLog = new IngestorLog(platform.StateDirectory);
             ingestorLog.Mark();
             var beforeSend = cpu.Take();
-            var load = await runner.RunAsync(cancellationToken);
+            var load = await runner.RunAsync(options.Duration, probes, cancellationToken);
             var sendEnd = Stopwatch.GetTimestamp();
             var afterSend = cpu.Take();
             output.WriteLine($"Sent for {load.Elapsed.TotalSeconds:0.0} s: {load.Accepted:N0} events accepted; waiting until ClickHouse holds them ...");
 
-            var drain = await accounting.WaitUntilStoredAsync(load.Accepted, sendEnd, options.DrainTimeout, cancellationToken);
+            var drain = await accounting.WaitUntilStoredAsync(warmup.Sum() + load.Accepted, sendEnd, options.DrainTimeout, cancellationToken);
             var afterDrain = cpu.Take();
             await drained.CancelAsync();
             if (await Task.WhenAny(poller, Task.Delay(TimeSpan.FromSeconds(5), cancellationToken)) != poller)
@@ -62,7 +63,7 @@ public static class Benchmark
             }
 
             await poller;
-            var counts = await accounting.CountAsync(platform.Api, load.AcceptedPerTenant, cancellationToken);
+            var counts = await accounting.CountAsync(platform.Api, warmup.Zip(load.AcceptedPerTenant, (w, m) => w + m).ToArray(), cancellationToken);
 
             RawInsertResult? raw = null;
             if (options.RawInsert && load.Accepted > 0)
@@ -91,6 +92,24 @@ public static class Benchmark
                 await CleanUpAsync(platform, tenants, accounting, output);
             }
         }
+    }
+
+    /// <summary>
+    /// Sends unmeasured for the warm-up time, then waits until all of it is stored, so the measured phase
+    /// starts with settled JIT and an empty backlog. Its events count in the loss accounting like any other.
+    /// </summary>
+    private static async Task<long[]> WarmUpAsync(BenchOptions options, LoadRunner runner, Accounting accounting, TextWriter output, CancellationToken cancellationToken)
+    {
+        if (options.Warmup <= TimeSpan.Zero)
+        {
+            return new long[options.Tenants];
+        }
+
+        var warmup = await runner.RunAsync(options.Warmup, probes: null, cancellationToken);
+        var drained = await accounting.WaitUntilStoredAsync(warmup.Accepted, Stopwatch.GetTimestamp(), options.DrainTimeout, cancellationToken);
+        output.WriteLine($"Warm-up: {warmup.Accepted:N0} events in {warmup.Elapsed.TotalSeconds:0.0} s, "
+            + (drained.Complete ? $"stored {drained.SinceSendEnd.TotalSeconds:0.0} s later." : $"not all stored ({drained.Reason}); measuring anyway."));
+        return warmup.AcceptedPerTenant;
     }
 
     /// <summary>What a platform this run starts is told: no rate limit in the way, bodies as large as the chosen batch, and the caller's --set values.</summary>
@@ -137,7 +156,7 @@ public static class Benchmark
 
     public static string Describe(BenchOptions o) =>
         (o.Mode == SendMode.Batch ? $"batch mode, {o.BatchSize} events/request" : "single-event mode")
-        + $", concurrency {o.Concurrency}, {o.Duration.TotalSeconds:0.#} s, {o.Tenants} tenants"
+        + $", concurrency {o.Concurrency}, {o.Duration.TotalSeconds:0.#} s after {o.Warmup.TotalSeconds:0.#} s warm-up, {o.Tenants} tenants"
         + (o.Rate > 0 ? $", offered {o.Rate:N0} events/s" : ", full speed")
         + (o.Gzip ? ", gzip" : "");
 }

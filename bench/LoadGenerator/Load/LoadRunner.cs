@@ -34,7 +34,7 @@ public sealed record LoadResult(
 /// run's tenants. A refused or failed request is retried with the same event ids, as an SDK does, so
 /// every event is either acknowledged or counted as unacknowledged: the loss accounting stays exact.
 /// </summary>
-public sealed class LoadRunner(BenchOptions options, Uri collector, IReadOnlyList<BenchTenant> tenants, RequestBodies bodies, EventIds ids, FreshnessProbes probes)
+public sealed class LoadRunner(BenchOptions options, Uri collector, IReadOnlyList<BenchTenant> tenants, RequestBodies bodies, EventIds ids)
 {
     private const int MaxAttempts = 5;
     private const int BodyTemplates = 64;
@@ -49,7 +49,8 @@ public sealed class LoadRunner(BenchOptions options, Uri collector, IReadOnlyLis
 
     public static int TemplatesFor(SendMode mode) => mode == SendMode.Batch ? BodyTemplates : 4096;
 
-    public async Task<LoadResult> RunAsync(CancellationToken cancellationToken)
+    /// <summary>Sends for <paramref name="duration"/>; <paramref name="probes"/> null sends no freshness probes (a warm-up).</summary>
+    public async Task<LoadResult> RunAsync(TimeSpan duration, FreshnessProbes? probes, CancellationToken cancellationToken)
     {
         using var handler = new SocketsHttpHandler
         {
@@ -64,10 +65,10 @@ public sealed class LoadRunner(BenchOptions options, Uri collector, IReadOnlyLis
         using var http = new HttpClient(handler) { Timeout = TimeSpan.FromSeconds(30) };
 
         var started = Stopwatch.GetTimestamp();
-        var deadline = started + (long)(options.Duration.TotalSeconds * Stopwatch.Frequency);
-        var seconds = new long[(int)Math.Ceiling(options.Duration.TotalSeconds) + 60];
+        var deadline = started + (long)(duration.TotalSeconds * Stopwatch.Frequency);
+        var seconds = new long[(int)Math.Ceiling(duration.TotalSeconds) + 60];
         var workers = Enumerable.Range(0, options.Concurrency)
-            .Select(w => Task.Run(() => WorkerAsync(http, w, started, deadline, seconds, cancellationToken), CancellationToken.None))
+            .Select(w => Task.Run(() => WorkerAsync(http, w, started, deadline, seconds, probes, cancellationToken), CancellationToken.None))
             .ToArray();
         var stats = await Task.WhenAll(workers);
         var elapsed = Stopwatch.GetElapsedTime(started);
@@ -96,7 +97,8 @@ public sealed class LoadRunner(BenchOptions options, Uri collector, IReadOnlyLis
             stats.Sum(s => s.BodyBytes));
     }
 
-    private async Task<WorkerStats> WorkerAsync(HttpClient http, int worker, long started, long deadline, long[] seconds, CancellationToken cancellationToken)
+    private async Task<WorkerStats> WorkerAsync(
+        HttpClient http, int worker, long started, long deadline, long[] seconds, FreshnessProbes? probes, CancellationToken cancellationToken)
     {
         var stats = new WorkerStats(tenants.Count);
         var buffer = new byte[bodies.MaxLength];
@@ -141,7 +143,7 @@ public sealed class LoadRunner(BenchOptions options, Uri collector, IReadOnlyLis
                 body = new ArraySegment<byte>(compressed.GetBuffer(), 0, (int)compressed.Length);
             }
 
-            var isProbe = probes.TryTake(now);
+            var isProbe = probes?.TryTake(now) == true;
             var sentAt = Stopwatch.GetTimestamp();
             var accepted = await SendAsync(http, tenant, body, stats, cancellationToken).ConfigureAwait(false);
             stats.Requests++;
@@ -157,7 +159,7 @@ public sealed class LoadRunner(BenchOptions options, Uri collector, IReadOnlyLis
 
                 if (isProbe)
                 {
-                    probes.Accepted(ids.Format(first), sentAt);
+                    probes!.Accepted(ids.Format(first), sentAt);
                 }
             }
         }
