@@ -23,7 +23,9 @@ public sealed record TenantCount(string TenantId, long Accepted, long StoredRows
     public long StoredUnacknowledged => Math.Max(0, StoredDistinct - Accepted);
 }
 
-public sealed record DrainResult(TimeSpan SinceSendEnd, bool Complete, string Reason);
+/// <param name="Backlog">Acknowledged events not yet in ClickHouse when the sending stopped.</param>
+/// <param name="StoredPerSecond">How fast that backlog went into ClickHouse with the Collector idle: the Ingestor's own pace.</param>
+public sealed record DrainResult(TimeSpan SinceSendEnd, bool Complete, string Reason, long Backlog, double StoredPerSecond);
 
 /// <summary>
 /// After the send phase: waits until ClickHouse holds every acknowledged event (or the count stops
@@ -43,16 +45,28 @@ public sealed class Accounting(ClickHouseClient clickHouse, IReadOnlyList<BenchT
     public async Task<DrainResult> WaitUntilStoredAsync(long accepted, long sendEnd, TimeSpan timeout, CancellationToken cancellationToken)
     {
         var deadline = Stopwatch.GetTimestamp() + (long)(timeout.TotalSeconds * Stopwatch.Frequency);
-        long last = -1;
+        long last = -1, first = -1;
         var lastChange = Stopwatch.GetTimestamp();
         while (true)
         {
             var asked = Stopwatch.GetTimestamp();
             // count() is cheap enough to ask four times a second; uniqExact only once the rows are all there.
             var rows = long.Parse(await clickHouse.QueryScalarAsync($"SELECT count() FROM {Table} WHERE {_where}", cancellationToken: cancellationToken), CultureInfo.InvariantCulture);
+            if (first < 0)
+            {
+                first = rows;
+            }
+
+            DrainResult Result(bool complete, string reason)
+            {
+                var since = Since(sendEnd, asked);
+                var backlog = Math.Max(0, accepted - first);
+                return new DrainResult(since, complete, reason, backlog, since > TimeSpan.FromSeconds(0.5) ? (rows - first) / since.TotalSeconds : double.NaN);
+            }
+
             if (rows >= accepted && await DistinctAsync(cancellationToken) >= accepted)
             {
-                return new DrainResult(Since(sendEnd, asked), true, "every acknowledged event is queryable");
+                return Result(true, "every acknowledged event is queryable");
             }
 
             if (rows != last)
@@ -62,12 +76,12 @@ public sealed class Accounting(ClickHouseClient clickHouse, IReadOnlyList<BenchT
             }
             else if (Stopwatch.GetElapsedTime(lastChange) > Stall)
             {
-                return new DrainResult(Since(sendEnd, asked), false, $"the stored count stopped rising at {rows:N0} for {Stall.TotalSeconds:0} s");
+                return Result(false, $"the stored count stopped rising at {rows:N0} for {Stall.TotalSeconds:0} s");
             }
 
             if (asked > deadline)
             {
-                return new DrainResult(Since(sendEnd, asked), false, $"not all stored within the drain timeout ({timeout.TotalSeconds:0} s)");
+                return Result(false, $"not all stored within the drain timeout ({timeout.TotalSeconds:0} s)");
             }
 
             await Task.Delay(Poll, cancellationToken);
