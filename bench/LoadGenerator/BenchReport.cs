@@ -156,9 +156,11 @@ public sealed class BenchReport(
         var throughput = rate >= TargetEventsPerSecond ? "met" : $"{rate / TargetEventsPerSecond:P0} of it";
         var fresh = double.IsNaN(p95) ? "no probe seen" : p95 <= TargetFreshnessP95.TotalMilliseconds ? "met" : "missed";
         var busiest = sendCpu.Components.Where(c => c.Component is not ("other" or "unattributed")).Take(3).Select(c => $"{c.Component} {c.Percent:N0}%");
-        var bound = sendCpu.MachineBusyPercent >= 0.85 * sendCpu.Cores * 100
-            ? $"CPU-bound: machine {sendCpu.MachineBusyPercent:N0}% of {sendCpu.Cores * 100}% busy while sending; largest {string.Join(", ", busiest)}"
-              + (drain.Complete ? $"; at {PlatformMicrosecondsPerEvent:N0} us of platform CPU per event these {sendCpu.Cores} cores carry at most ~{K(CpuCeiling)}/s" : "")
+        var ceiling = drain.Complete ? $"; at {PlatformMicrosecondsPerEvent:N0} us of platform CPU per event these {sendCpu.Cores} cores carry at most ~{K(CpuCeiling)}/s" : "";
+        var bound = options.Rate > 0 && load.AcceptedPerSecondAverage >= 0.95 * options.Rate
+            ? $"Bounded by the offered rate (--rate {options.Rate:N0}); machine {sendCpu.MachineBusyPercent:N0}% of {sendCpu.Cores * 100}% busy while sending{ceiling}"
+            : sendCpu.MachineBusyPercent >= 0.85 * sendCpu.Cores * 100
+            ? $"CPU-bound: machine {sendCpu.MachineBusyPercent:N0}% of {sendCpu.Cores * 100}% busy while sending; largest {string.Join(", ", busiest)}{ceiling}"
             : $"not CPU-bound (machine {sendCpu.MachineBusyPercent:N0}% of {sendCpu.Cores * 100}% busy): more concurrency or larger batches may go further";
         return $"{rateText} (target 100k/s: {throughput}); p95 freshness {Ms(p95)} (target < 1 s: {fresh}). {bound}.";
     }
