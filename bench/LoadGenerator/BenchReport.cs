@@ -43,7 +43,7 @@ public sealed class BenchReport(
         o.WriteLine($"== Benchmark {runId} ==");
         Row(o, "mode", Benchmark.Describe(options));
         Row(o, "bodies", $"{bodies.AverageLength / bodies.EventsPerRequest:N0} bytes/event, {bodies.AverageLength / 1024:N1} KiB/request{(options.Gzip ? $" ({load.BodyBytes / Math.Max(1, load.Requests) / 1024.0:N1} KiB gzip)" : "")}");
-        Row(o, "machine", $"{Environment.ProcessorCount} cores; generator {(System.Diagnostics.Debugger.IsAttached ? "debugging" : Configuration)} build");
+        Row(o, "machine", $"{Environment.ProcessorCount} cores; generator {Configuration} build");
         Row(o, "platform", platform.Description);
         if (platform.Overrides.Count > 0)
         {
@@ -53,10 +53,10 @@ public sealed class BenchReport(
         o.WriteLine();
         o.WriteLine("Intake (Collector, POST /v1/events)");
         Row(o, "accepted", $"{load.Accepted:N0} events in {load.Elapsed.TotalSeconds:0.0} s = {load.AcceptedPerSecondAverage:N0} events/s ({load.Requests / load.Elapsed.TotalSeconds:N0} requests/s)");
-        if (load.AcceptedPerSecond.Length > 0)
+        if (load.AcceptedEachSecond.Length > 0)
         {
             // The whole series, so a warm-up, a stall or a slow decline shows rather than hides in an average.
-            Row(o, "each second (k/s)", string.Join(" ", load.AcceptedPerSecond.Select(v => (v / 1000.0).ToString("0.#", CultureInfo.InvariantCulture))));
+            Row(o, "each second (k/s)", string.Join(" ", load.AcceptedEachSecond.Select(v => (v / 1000.0).ToString("0.#", CultureInfo.InvariantCulture))));
         }
 
         Row(o, "request latency", Quantiles(load.LatencyMs, ms => Ms(ms)) + $" ({load.LatencyMs.Count:N0} accepted requests)");

@@ -20,7 +20,7 @@ public sealed record LoadResult(
     long UnacknowledgedEvents,
     IReadOnlyDictionary<string, long> Failures,
     Percentiles LatencyMs,
-    long[] AcceptedPerSecond,
+    long[] AcceptedEachSecond,
     long BodyBytes)
 {
     public long Accepted => AcceptedPerTenant.Sum();

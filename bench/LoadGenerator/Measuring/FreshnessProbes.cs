@@ -1,6 +1,5 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
-using System.Globalization;
 using Platform.ClickHouse;
 
 namespace LoadGenerator.Measuring;
@@ -108,8 +107,6 @@ public sealed class FreshnessProbes(ClickHouseClient clickHouse, IReadOnlyList<s
         {
         }
     }
-
-    public override string ToString() => string.Create(CultureInfo.InvariantCulture, $"{_freshnessMs.Count} of {Sent} probes seen");
 
     private sealed record Probe(string EventId, long SentTimestamp);
 }
