@@ -21,6 +21,8 @@ public static class PlatformModel
 
         var collector = builder.AddProject("collector", "Collector", preferredPort: 5080)
             .WithSecret("Collector__AdminToken", "admin-token")
+            // The mock broker deletes the oldest batches past ~5 MiB a partition: refuse intake before the Ingestor falls that far behind.
+            .WithEnvironment("Collector__MaxPartitionBacklog", () => kafka.IsExternal ? null : "10000")
             .WithReference(kafka).WithReference(platformDb)
             .WaitFor(kafka).WaitFor(platformDb);
 

@@ -31,6 +31,19 @@ public sealed class CollectorOptions
     [Range(typeof(TimeSpan), "00:00:00.100", "00:05:00")]
     public TimeSpan AcknowledgeTimeout { get; set; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>
+    /// When set, intake answers 503 while a partition of the events topic holds more events than this
+    /// that the Ingestor has not stored: for brokers that keep little (the development mock cluster).
+    /// </summary>
+    [Range(1, long.MaxValue)]
+    public long? MaxPartitionBacklog { get; set; }
+
+    [Required]
+    public string IngestorConsumerGroup { get; set; } = "ingestor";
+
+    [Range(typeof(TimeSpan), "00:00:00.050", "00:01:00")]
+    public TimeSpan BacklogCheckInterval { get; set; } = TimeSpan.FromMilliseconds(250);
+
     /// <summary>The bearer token of the admin endpoints; they answer 404 while none is configured.</summary>
     [MinLength(24)]
     public string? AdminToken { get; set; }

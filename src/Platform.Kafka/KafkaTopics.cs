@@ -7,7 +7,7 @@ namespace Platform.Kafka;
 public static class KafkaTopics
 {
     /// <summary>Partitions of the platform's topics: the development mock cluster's and the Ingestor's default.</summary>
-    public const int DefaultPartitions = 4;
+    public const int DefaultPartitions = 16;
 
     public static async Task EnsureAsync(string bootstrap, IEnumerable<string> topics, int partitions, CancellationToken cancellationToken)
     {

@@ -19,7 +19,7 @@ public static class BenchTenants
         for (var i = 0; i < count; i++)
         {
             var id = $"bench-{runId}-{i}";
-            await directory.CreateTenantAsync(id, $"Benchmark run {runId}, tenant {i}", cancellationToken);
+            await directory.CreateTenantAsync(id, $"Benchmark run {runId}, tenant {i}", cancellationToken: cancellationToken);
             tenants.Add(new BenchTenant(i, id,
                 await directory.IssueKeyAsync(id, ApiKeyKind.Write, cancellationToken),
                 await directory.IssueKeyAsync(id, ApiKeyKind.Read, cancellationToken)));

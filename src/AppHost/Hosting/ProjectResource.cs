@@ -11,6 +11,7 @@ public sealed class ProjectResource(string name, string projectName, int preferr
     private static readonly HttpClient Http = new() { Timeout = TimeSpan.FromSeconds(5) };
     private readonly Dictionary<string, string> _secrets = [];
     private readonly Dictionary<string, string> _configured = [];
+    private readonly Dictionary<string, Func<string?>> _computed = [];
     private ChildProcess? _process;
     private string? _stateDirectory;
 
@@ -46,6 +47,13 @@ public sealed class ProjectResource(string name, string projectName, int preferr
     public ProjectResource WithSecret(string environmentKey, string secretName)
     {
         _secrets[environmentKey] = secretName;
+        return this;
+    }
+
+    /// <summary>An environment entry decided once the model's resources are allocated (null leaves it out).</summary>
+    public ProjectResource WithEnvironment(string environmentKey, Func<string?> value)
+    {
+        _computed[environmentKey] = value;
         return this;
     }
 
@@ -97,6 +105,14 @@ public sealed class ProjectResource(string name, string projectName, int preferr
         foreach (var (key, secretName) in _secrets)
         {
             environment[key] = Secrets.GetOrCreate(options.StateDirectory, secretName);
+        }
+
+        foreach (var (key, value) in _computed)
+        {
+            if (value() is { } computed)
+            {
+                environment[key] = computed;
+            }
         }
 
         foreach (var (key, value) in _configured)

@@ -29,6 +29,8 @@ internal static class Extensions
         builder.Services.AddSingleton<EventPublisher>();
         builder.Services.AddSingleton<IntakeRateLimiter>();
         builder.Services.AddSingleton<EventIntake>();
+        builder.Services.AddSingleton<IngestBacklog>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<IngestBacklog>());
         builder.Services.AddProblemFor<Npgsql.NpgsqlException>(StatusCodes.Status503ServiceUnavailable, "Key store unavailable");
     }
 

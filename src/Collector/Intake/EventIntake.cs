@@ -19,7 +19,7 @@ public delegate IncomingEvent? ItemReader(JsonElement item, int index, List<Even
 /// rate limit, server-side completion (time, id, PII), and one acknowledged write of the accepted
 /// events and the dead letters. The caller shapes the success answer; refusals are problems here.
 /// </summary>
-public sealed class EventIntake(EventPublisher publisher, TenantDirectory tenants, IntakeRateLimiter rateLimiter, IOptions<CollectorOptions> options, TimeProvider time)
+public sealed class EventIntake(EventPublisher publisher, TenantDirectory tenants, IntakeRateLimiter rateLimiter, IngestBacklog backlog, IOptions<CollectorOptions> options, TimeProvider time)
 {
     private static readonly Meter Meter = new("Platform.Collector");
     private static readonly Counter<long> Accepted = Meter.CreateCounter<long>("collector.events.accepted", description: "Events acknowledged by Kafka and answered 2xx.");
@@ -49,6 +49,14 @@ public sealed class EventIntake(EventPublisher publisher, TenantDirectory tenant
             http.Response.Headers.RetryAfter = Math.Max(1, (int)Math.Ceiling(retryAfter.TotalSeconds)).ToString();
             return (null, IntakeProblems.Create(StatusCodes.Status429TooManyRequests, "Too many events",
                 $"Tenant '{tenantId}' may send {tenant.Settings.EventsPerSecond ?? limits.RateLimits.EventsPerSecondPerTenant} events per second; retry after the Retry-After interval."));
+        }
+
+        if (backlog.IsOverloaded)
+        {
+            Unacknowledged.Add(items.Count);
+            http.Response.Headers.RetryAfter = "2";
+            return (null, IntakeProblems.Create(StatusCodes.Status503ServiceUnavailable, "Ingest backlog too large",
+                $"The Ingestor is {backlog.LargestPartitionBacklog} events behind on a partition; new events are refused until it catches up, so that none can be dropped by the broker. Retry with the same event ids."));
         }
 
         var receivedAt = time.GetUtcNow();

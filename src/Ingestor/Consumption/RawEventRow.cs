@@ -33,7 +33,8 @@ public sealed record RawEventRow(
     string Traits,
     string PreviousId,
     string GroupId,
-    int SchemaVersion)
+    int SchemaVersion,
+    long InsertedAt)
 {
     public const string Table = "raw_events";
 
@@ -65,7 +66,9 @@ public sealed record RawEventRow(
         Json(e.Traits),
         e.PreviousId,
         e.GroupId,
-        e.SchemaVersion);
+        e.SchemaVersion,
+        // Sent explicitly: ClickHouse 18.16 fills a column JSONEachRow omits with zero, not its DEFAULT.
+        DateTimeOffset.UtcNow.ToUnixTimeSeconds());
 
     private static string Json(JsonElement? element) => element is { ValueKind: JsonValueKind.Object } value ? value.GetRawText() : "{}";
 }
