@@ -56,6 +56,10 @@ public sealed class EventBatch
                 null => ("The record is not a collected event.", null),
                 { TenantId: null or "" } => ("tenant_id is required.", "tenant_id"),
                 { EventId: null or "" } => ("event_id is required.", "event_id"),
+                // ClickHouse would refuse (or wrap) these, and a refused insert would stall every partition.
+                { Timestamp: var t } when !Storable(t) => ("timestamp is outside what raw_events can store (1970-2105).", "timestamp"),
+                { ReceivedAt: var t } when !Storable(t) => ("received_at is outside what raw_events can store (1970-2105).", "received_at"),
+                { SchemaVersion: < 1 or > 255 } => ("schema_version must be 1-255.", "schema_version"),
                 _ => default,
             };
             if (refusal == default)
@@ -78,6 +82,8 @@ public sealed class EventBatch
         DeadLetters.Enqueue(DeadLetter(result, refusal.Reason, refusal.Field, collected));
         return RecordOutcome.DeadLetter;
     }
+
+    private static bool Storable(DateTimeOffset time) => time.UtcDateTime.Year is >= 1970 and < 2106;
 
     public void Clear()
     {
