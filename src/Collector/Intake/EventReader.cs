@@ -91,7 +91,8 @@ public static partial class EventReader
             return false;
         }
 
-        if (item.GetRawText().Length > limits.MaxEventBytes)
+        // The raw UTF-8 span, not GetRawText(): a string per event would be intake's largest allocation.
+        if (System.Runtime.InteropServices.JsonMarshal.GetRawUtf8Value(item).Length > limits.MaxEventBytes)
         {
             fields.Error("", $"The event is larger than {limits.MaxEventBytes} bytes.");
             return false;
