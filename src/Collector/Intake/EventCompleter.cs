@@ -104,14 +104,7 @@ public readonly struct PiiRules(TenantIntakeProfile tenant)
             return value;
         }
 
-        var scrubbed = Object(traits)!.Value;
-        var merged = new Dictionary<string, JsonElement>();
-        foreach (var property in context.EnumerateObject())
-        {
-            merged[property.Name] = property.NameEquals("traits") ? scrubbed : property.Value;
-        }
-
-        return JsonSerializer.SerializeToElement(merged, IntakeJsonContext.Default.DictionaryStringJsonElement);
+        return JsonRewrite.Merge(JsonRewrite.Members(context).Append(("traits", Object(traits)!.Value)));
     }
 
     private bool Touches(JsonElement element)

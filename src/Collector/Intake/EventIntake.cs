@@ -26,6 +26,7 @@ public sealed class EventIntake(EventPublisher publisher, TenantDirectory tenant
     private static readonly Counter<long> DeadLettered = Meter.CreateCounter<long>("collector.events.dead_lettered", description: "Refused events kept in the dead-letter topic.");
     private static readonly Counter<long> Limited = Meter.CreateCounter<long>("collector.events.rate_limited", description: "Events of requests refused by the tenant's rate limit.");
     private static readonly Counter<long> Unacknowledged = Meter.CreateCounter<long>("collector.events.unacknowledged", description: "Events answered 503 because Kafka did not acknowledge them in time.");
+    private static readonly Counter<long> Backpressured = Meter.CreateCounter<long>("collector.events.backpressured", description: "Events answered 503 because the Ingestor was too far behind.");
 
     public async Task<(IntakeResult? Result, ProblemHttpResult? Problem)> AcceptAsync(
         HttpContext http, string tenantId, IReadOnlyList<JsonElement> items, ItemReader read, CancellationToken cancellationToken)
@@ -53,7 +54,7 @@ public sealed class EventIntake(EventPublisher publisher, TenantDirectory tenant
 
         if (backlog.IsOverloaded)
         {
-            Unacknowledged.Add(items.Count);
+            Backpressured.Add(items.Count);
             http.Response.Headers.RetryAfter = "2";
             return (null, IntakeProblems.Create(StatusCodes.Status503ServiceUnavailable, "Ingest backlog too large",
                 $"The Ingestor is {backlog.LargestPartitionBacklog} events behind on a partition; new events are refused until it catches up, so that none can be dropped by the broker. Retry with the same event ids."));

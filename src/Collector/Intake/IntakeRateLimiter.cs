@@ -28,7 +28,8 @@ public sealed class IntakeRateLimiter(IOptions<CollectorOptions> options) : IDis
     {
         // The limit is part of the key, so a changed tenant setting takes effect with a fresh bucket.
         var limit = tenant.Settings.EventsPerSecond ?? options.Value.RateLimits.EventsPerSecondPerTenant;
-        using var lease = _limiter.AttemptAcquire((tenant.TenantId, limit), Math.Min(events, Math.Max(limit, options.Value.MaxEventsPerRequest)));
+        // A request carries at most MaxEventsPerRequest events, which always fit the bucket.
+        using var lease = _limiter.AttemptAcquire((tenant.TenantId, limit), events);
         if (lease.IsAcquired)
         {
             return null;

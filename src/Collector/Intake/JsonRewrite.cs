@@ -36,6 +36,21 @@ public static class JsonRewrite
         return document.RootElement.Clone();
     }
 
+    /// <summary>One object of the given members in order; a later member replaces an earlier one of the same name, in its place.</summary>
+    public static JsonElement Merge(IEnumerable<(string Name, JsonElement Value)> members)
+    {
+        var merged = new Dictionary<string, JsonElement>();
+        foreach (var (name, value) in members)
+        {
+            merged[name] = value;
+        }
+
+        return JsonSerializer.SerializeToElement(merged, IntakeJsonContext.Default.DictionaryStringJsonElement);
+    }
+
+    public static IEnumerable<(string Name, JsonElement Value)> Members(JsonElement value) =>
+        value.EnumerateObject().Select(p => (p.Name, p.Value));
+
     public enum Change
     {
         Keep,

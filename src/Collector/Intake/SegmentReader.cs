@@ -140,26 +140,12 @@ public static partial class SegmentReader
             return properties;
         }
 
-        var merged = new Dictionary<string, JsonElement>();
-        if (properties is { } p)
-        {
-            foreach (var property in p.EnumerateObject())
-            {
-                merged[property.Name] = property.Value;
-            }
-        }
-
-        if (name is not null)
-        {
-            merged.TryAdd("name", JsonSerializer.SerializeToElement(name, IntakeJsonContext.Default.String));
-        }
-
-        if (category is not null)
-        {
-            merged.TryAdd("category", JsonSerializer.SerializeToElement(category, IntakeJsonContext.Default.String));
-        }
-
-        return JsonSerializer.SerializeToElement(merged, IntakeJsonContext.Default.DictionaryStringJsonElement);
+        // The properties' own name and category win over the call's.
+        var own = properties is { } p ? JsonRewrite.Members(p).ToList() : [];
+        var added = new (string Name, string? Value)[] { ("name", name), ("category", category) }
+            .Where(a => a.Value is not null && own.All(o => o.Name != a.Name))
+            .Select(a => (a.Name, JsonSerializer.SerializeToElement(a.Value!, IntakeJsonContext.Default.String)));
+        return JsonRewrite.Merge(own.Concat(added));
     }
 
     private static string Missing(JsonFields fields, string field)
@@ -185,18 +171,7 @@ public static partial class SegmentReader
             return shared;
         }
 
-        var merged = new Dictionary<string, JsonElement>();
-        foreach (var property in shared.Value.EnumerateObject())
-        {
-            merged[property.Name] = property.Value;
-        }
-
-        foreach (var property in own.Value.EnumerateObject())
-        {
-            merged[property.Name] = property.Value;
-        }
-
-        return JsonSerializer.SerializeToElement(merged, IntakeJsonContext.Default.DictionaryStringJsonElement);
+        return JsonRewrite.Merge(JsonRewrite.Members(shared.Value).Concat(JsonRewrite.Members(own.Value)));
     }
 
     private static EventContext TypedContext(JsonElement context)
