@@ -9,7 +9,7 @@ namespace AppHost.Hosting;
 public sealed class ProjectResource(string name, string projectName, int preferredPort) : Resource(name), IEndpointsContributor
 {
     private static readonly HttpClient Http = new() { Timeout = TimeSpan.FromSeconds(5) };
-    private readonly Dictionary<string, string> _secrets = [];
+    private readonly List<string> _secrets = [];
     private readonly Dictionary<string, string> _configured = [];
     private readonly Dictionary<string, Func<string?>> _computed = [];
     private ChildProcess? _process;
@@ -46,8 +46,8 @@ public sealed class ProjectResource(string name, string projectName, int preferr
     /// </summary>
     public ProjectResource WithSecret(string environmentKey, string secretName)
     {
-        _secrets[environmentKey] = secretName;
-        return this;
+        _secrets.Add(secretName);
+        return WithEnvironment(environmentKey, () => Secret(secretName));
     }
 
     /// <summary>An environment entry decided once the model's resources are allocated (null leaves it out).</summary>
@@ -102,11 +102,6 @@ public sealed class ProjectResource(string name, string projectName, int preferr
             }
         }
 
-        foreach (var (key, secretName) in _secrets)
-        {
-            environment[key] = Secrets.GetOrCreate(options.StateDirectory, secretName);
-        }
-
         foreach (var (key, value) in _computed)
         {
             if (value() is { } computed)
@@ -152,7 +147,7 @@ public sealed class ProjectResource(string name, string projectName, int preferr
     public void WriteEndpoints(System.Text.Json.Nodes.JsonObject endpoints)
     {
         endpoints[Name] = Url;
-        foreach (var secretName in _secrets.Values)
+        foreach (var secretName in _secrets)
         {
             endpoints[secretName.Replace('-', '_')] = Secret(secretName);
         }
