@@ -95,6 +95,7 @@ public sealed class ModelRunner
             _logger.LogWarning("Skipping {Model}: {Reason}", model.Name, reason);
             var skipped = new ModelRunResult(model.Name, ModelRunStatus.Skipped, 0, reason, started, started, []);
             States.Record(skipped);
+            await _history.RecordAsync(runId, request.Trigger, model, skipped, null, CancellationToken.None);
             return skipped;
         }
 
@@ -161,14 +162,14 @@ public sealed class ModelRunner
         foreach (var upstream in _project.Models.Where(m => ancestors.Contains(m.Name)))
         {
             var state = States[upstream.Name];
-            if (state is null || state.LastSuccessAt is null)
-            {
-                return $"upstream {upstream.Name} has not been built yet";
-            }
-
-            if (state.Status == "failed")
+            if (state?.Status == "failed")
             {
                 return $"upstream {upstream.Name} failed: {state.Error}";
+            }
+
+            if (state?.LastSuccessAt is null)
+            {
+                return $"upstream {upstream.Name} has not been built yet";
             }
 
             if (state.BlocksDependents)

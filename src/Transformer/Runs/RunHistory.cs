@@ -45,8 +45,22 @@ public sealed class RunHistory(ClickHouseClient client, ILogger logger)
 
         var rows = tests.Select(t => new TransformTestRow(
             runId, t.Model, t.Test, checkedAt.ToUnixTimeSeconds(), t.Status, t.Failures,
-            JsonSerializer.Serialize(t.Samples.ToList(), RunJsonContext.Default.ListString), t.Error ?? "")).ToList();
+            "[" + string.Join(",", t.Samples) + "]", t.Error ?? "")).ToList();
         await client.InsertAsync("transform_test_results", rows, RunJsonContext.Default.TransformTestRow, cancellationToken);
+    }
+
+    /// <summary>Samples are stored as one JSON array of the failing rows.</summary>
+    private static List<string> SampleRows(string samples)
+    {
+        try
+        {
+            using var document = JsonDocument.Parse(samples);
+            return document.RootElement.EnumerateArray().Select(e => e.GetRawText()).ToList();
+        }
+        catch (JsonException)
+        {
+            return [samples];
+        }
     }
 
     /// <summary>Each model's latest outcome and latest data test results, as recorded.</summary>
@@ -55,12 +69,12 @@ public sealed class RunHistory(ClickHouseClient client, ILogger logger)
         var runs = await client.QueryAsync(
             """
             SELECT model,
-                   argMax(status, (started_at, finished_at)) AS status,
+                   argMax(status, (started_at, finished_at)) AS last_status,
                    toUnixTimestamp(max(finished_at)) AS last_run,
                    toUnixTimestamp(maxIf(finished_at, status = 'succeeded')) AS last_success,
-                   argMax(rows, (started_at, finished_at)) AS rows,
-                   argMax(finished_at - started_at, (started_at, finished_at)) AS seconds,
-                   argMax(error, (started_at, finished_at)) AS error
+                   argMax(rows, (started_at, finished_at)) AS last_rows,
+                   argMax(finished_at - started_at, (started_at, finished_at)) AS last_seconds,
+                   argMax(error, (started_at, finished_at)) AS last_error
             FROM transform_runs
             WHERE status != 'skipped'
             GROUP BY model
@@ -68,10 +82,10 @@ public sealed class RunHistory(ClickHouseClient client, ILogger logger)
         var tests = await client.QueryAsync(
             """
             SELECT model, test,
-                   argMax(status, checked_at) AS status,
-                   argMax(failures, checked_at) AS failures,
-                   argMax(samples, checked_at) AS samples,
-                   argMax(error, checked_at) AS error
+                   argMax(status, checked_at) AS last_status,
+                   argMax(failures, checked_at) AS last_failures,
+                   argMax(samples, checked_at) AS last_samples,
+                   argMax(error, checked_at) AS last_error
             FROM transform_test_results
             GROUP BY model, test
             """, HistoryJsonContext.Default.LatestTestRow, cancellationToken: cancellationToken);
@@ -81,7 +95,7 @@ public sealed class RunHistory(ClickHouseClient client, ILogger logger)
             .GroupBy(t => t.Model)
             .ToDictionary(g => g.Key, g => (IReadOnlyList<DataTestResult>)g.Select(t => new DataTestResult(
                 t.Model, t.Test, t.Status == "passed", t.Failures,
-                JsonSerializer.Deserialize(t.Samples, RunJsonContext.Default.ListString) ?? [], t.Error.Length == 0 ? null : t.Error)).ToList());
+                SampleRows(t.Samples), t.Error.Length == 0 ? null : t.Error)).ToList());
 
         return runs.Where(r => project.Contains(r.Model)).Select(r =>
         {
@@ -97,20 +111,20 @@ public sealed class RunHistory(ClickHouseClient client, ILogger logger)
 
 internal sealed record LatestRunRow(
     [property: JsonPropertyName("model")] string Model,
-    [property: JsonPropertyName("status")] string Status,
+    [property: JsonPropertyName("last_status")] string Status,
     [property: JsonPropertyName("last_run")] long LastRun,
     [property: JsonPropertyName("last_success")] long LastSuccess,
-    [property: JsonPropertyName("rows")] long Rows,
-    [property: JsonPropertyName("seconds")] long Seconds,
-    [property: JsonPropertyName("error")] string Error);
+    [property: JsonPropertyName("last_rows")] long Rows,
+    [property: JsonPropertyName("last_seconds")] long Seconds,
+    [property: JsonPropertyName("last_error")] string Error);
 
 internal sealed record LatestTestRow(
     [property: JsonPropertyName("model")] string Model,
     [property: JsonPropertyName("test")] string Test,
-    [property: JsonPropertyName("status")] string Status,
-    [property: JsonPropertyName("failures")] long Failures,
-    [property: JsonPropertyName("samples")] string Samples,
-    [property: JsonPropertyName("error")] string Error);
+    [property: JsonPropertyName("last_status")] string Status,
+    [property: JsonPropertyName("last_failures")] long Failures,
+    [property: JsonPropertyName("last_samples")] string Samples,
+    [property: JsonPropertyName("last_error")] string Error);
 
 [JsonSerializable(typeof(LatestRunRow))]
 [JsonSerializable(typeof(LatestTestRow))]

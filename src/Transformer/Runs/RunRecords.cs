@@ -81,5 +81,4 @@ internal sealed record TransformTestRow(
 
 [JsonSerializable(typeof(TransformRunRow))]
 [JsonSerializable(typeof(TransformTestRow))]
-[JsonSerializable(typeof(List<string>))]
 internal sealed partial class RunJsonContext : JsonSerializerContext;
