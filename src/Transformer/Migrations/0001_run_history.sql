@@ -41,7 +41,8 @@ CREATE TABLE IF NOT EXISTS {database}.retention_log
     tenant_id String,
     cutoff Date,
     rows UInt64,
-    dry_run UInt8
+    dry_run UInt8,
+    error String
 )
 ENGINE = MergeTree
 PARTITION BY toYYYYMM(run_at)

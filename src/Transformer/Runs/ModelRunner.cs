@@ -23,9 +23,11 @@ public sealed class ModelRunner
     private readonly RunHistory _history;
     private readonly ConcurrentDictionary<string, SemaphoreSlim> _building = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _seeding = new(1, 1);
+    private readonly TransformerMetrics? _metrics;
 
-    public ModelRunner(ClickHouseClient client, ModelProject project, TransformerOptions options, TimeProvider time, ILogger<ModelRunner> logger)
+    public ModelRunner(ClickHouseClient client, ModelProject project, TransformerOptions options, TimeProvider time, ILogger<ModelRunner> logger, TransformerMetrics? metrics = null)
     {
+        _metrics = metrics;
         _project = project;
         _options = options;
         _time = time;
@@ -95,6 +97,7 @@ public sealed class ModelRunner
             _logger.LogWarning("Skipping {Model}: {Reason}", model.Name, reason);
             var skipped = new ModelRunResult(model.Name, ModelRunStatus.Skipped, 0, reason, started, started, []);
             States.Record(skipped);
+            _metrics?.Record(skipped);
             await _history.RecordAsync(runId, request.Trigger, model, skipped, null, CancellationToken.None);
             return skipped;
         }
@@ -129,6 +132,7 @@ public sealed class ModelRunner
             }
 
             States.Record(result);
+            _metrics?.Record(result);
             await _history.RecordAsync(runId, request.Trigger, model, result, window, CancellationToken.None);
             return result;
         }
