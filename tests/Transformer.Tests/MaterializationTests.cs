@@ -137,6 +137,37 @@ public class MaterializationTests(TransformerClickHouse clickHouse)
         Assert.Equal("e1,e2", await ScalarAsync(client, "SELECT arrayStringConcat(groupArray(event_id), ',') FROM (SELECT event_id FROM log ORDER BY event_id)"));
     }
 
+    [Fact]
+    public async Task AFailedIncrementalBuildLeavesEveryDayAsItWas()
+    {
+        var client = await clickHouse.NewDatabaseAsync("incfail");
+        await RawEvents.InsertAsync(client, ("t1", "e1", "open", "u1", "2026-11-20 10:00:00"));
+        using var folder = new ModelFolder().Add("daily.sql", Daily);
+        await folder.Runner(client, new FixedTimeProvider(Now)).RunAsync(new RunRequest());
+        await RawEvents.InsertAsync(client, ("t1", "e2", "open", "u1", "2026-11-20 11:00:00"));
+
+        folder.Add("daily.sql", Daily.Replace("count() AS events", "toUInt64(count() + throwIf(count() > 1)) AS events", StringComparison.Ordinal));
+        var report = await folder.Runner(client, new FixedTimeProvider(Now)).RunAsync(new RunRequest());
+
+        Assert.Equal(ModelRunStatus.Failed, report.Results[0].Status);
+        Assert.Equal("t1 2026-11-20 1", await DailyAsync(client));
+        Assert.Equal("daily", await TablesLikeAsync(client, "daily%"));
+    }
+
+    [Fact]
+    public async Task TwoRunsOfOneModelAtOnceBuildItOneAfterTheOther()
+    {
+        var client = await clickHouse.NewDatabaseAsync("lock");
+        using var folder = new ModelFolder().Add("slow.sql", "/*\nmaterialized: table\n*/\nSELECT sleep(1) AS s");
+        var runner = folder.Runner(client, TimeProvider.System);
+
+        var runs = await Task.WhenAll(runner.RunAsync(new RunRequest()), runner.RunAsync(new RunRequest()));
+        var (first, second) = (runs[0].Results[0], runs[1].Results[0]);
+
+        Assert.All(runs, r => Assert.True(r.Succeeded));
+        Assert.True(first.FinishedAt <= second.StartedAt || second.FinishedAt <= first.StartedAt, "the builds did not overlap");
+    }
+
     private static async Task<string> DailyAsync(ClickHouseClient client) =>
         await ScalarAsync(client, "SELECT arrayStringConcat(groupArray(concat(tenant_id, ' ', toString(day), ' ', toString(events))), '|') FROM (SELECT * FROM daily ORDER BY tenant_id, day)");
 
