@@ -1,0 +1,43 @@
+namespace Transformer.Models;
+
+public enum Materialization
+{
+    View,
+    Table,
+    Incremental,
+    Append,
+}
+
+/// <summary>A model's settings, read from the YAML block comment that opens its file.</summary>
+public sealed record ModelConfig
+{
+    public Materialization Materialized { get; init; } = Materialization.View;
+
+    /// <summary>The PARTITION BY expression of a table, incremental or append model.</summary>
+    public string? PartitionBy { get; init; }
+
+    /// <summary>The ORDER BY expression; <c>tuple()</c> when absent.</summary>
+    public string? OrderBy { get; init; }
+
+    /// <summary>The MergeTree family engine, e.g. <c>ReplacingMergeTree(version)</c>.</summary>
+    public string Engine { get; init; } = "MergeTree";
+
+    /// <summary>Incremental: the Date column a row's day is read from (the model is partitioned by it).</summary>
+    public string? TimeColumn { get; init; }
+
+    /// <summary>Incremental: days re-built on every run; null takes the Transformer's default.</summary>
+    public int? LookbackDays { get; init; }
+
+    public string Group { get; init; } = "light";
+
+    public int? RetentionDays { get; init; }
+
+    public string? Owner { get; init; }
+
+    public string? Description { get; init; }
+
+    /// <summary>A failing data test of this model makes its dependents skip, as a failed build does.</summary>
+    public bool BlockDependentsOnTestFailure { get; init; }
+
+    public IReadOnlyList<DataTests.DataTestDefinition> Tests { get; init; } = [];
+}

@@ -1,0 +1,217 @@
+using System.Collections.Concurrent;
+using Platform.ClickHouse;
+using Transformer.Building;
+using Transformer.DataTests;
+using Transformer.Models;
+
+namespace Transformer.Runs;
+
+/// <summary>
+/// Runs selected models in dependency order, independent ones side by side up to
+/// <see cref="TransformerOptions.MaxParallelism"/>, never two builds of one model at once. A model
+/// whose upstream failed (now or at its last run), or failed a blocking data test, is skipped rather
+/// than built on stale inputs; the next run tries again.
+/// </summary>
+public sealed class ModelRunner
+{
+    private readonly ModelProject _project;
+    private readonly TransformerOptions _options;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private readonly Materializer _materializer;
+    private readonly DataTestRunner _tests;
+    private readonly RunHistory _history;
+    private readonly ConcurrentDictionary<string, SemaphoreSlim> _building = new(StringComparer.Ordinal);
+    private readonly SemaphoreSlim _seeding = new(1, 1);
+
+    public ModelRunner(ClickHouseClient client, ModelProject project, TransformerOptions options, TimeProvider time, ILogger<ModelRunner> logger)
+    {
+        _project = project;
+        _options = options;
+        _time = time;
+        _logger = logger;
+        _materializer = new Materializer(client, options, logger);
+        _tests = new DataTestRunner(client, options);
+        _history = new RunHistory(client, logger);
+    }
+
+    public ModelProject Project => _project;
+
+    /// <summary>Each model's latest outcome, for the status endpoint and health.</summary>
+    public ModelStates States { get; } = new();
+
+    public async Task<RunReport> RunAsync(RunRequest request, CancellationToken cancellationToken = default)
+    {
+        var selected = _project.Select(request.Select);
+        var runId = Guid.CreateVersion7().ToString("N");
+        await SeedStatesAsync(cancellationToken);
+
+        var inRun = selected.Select(m => m.Name).ToHashSet(StringComparer.Ordinal);
+        var done = new Dictionary<string, ModelRunResult>(StringComparer.Ordinal);
+        var pending = selected.ToList();
+        var running = new Dictionary<Task<ModelRunResult>, Model>();
+        while (pending.Count > 0 || running.Count > 0)
+        {
+            foreach (var model in pending.ToList())
+            {
+                if (running.Count >= _options.MaxParallelism)
+                {
+                    break;
+                }
+
+                if (_project.Ancestors(model.Name).Any(a => inRun.Contains(a) && !done.ContainsKey(a)))
+                {
+                    continue;
+                }
+
+                pending.Remove(model);
+                running.Add(RunModelAsync(runId, model, request, cancellationToken), model);
+            }
+
+            var finished = await Task.WhenAny(running.Keys);
+            running.Remove(finished);
+            var result = await finished;
+            done[result.Model] = result;
+        }
+
+        return new RunReport(runId, selected.Select(m => done[m.Name]).ToList());
+    }
+
+    private async Task<ModelRunResult> RunModelAsync(string runId, Model model, RunRequest request, CancellationToken cancellationToken)
+    {
+        var started = _time.GetUtcNow();
+        if (request.TestOnly)
+        {
+            var tests = await _tests.RunAsync(model, started, cancellationToken);
+            var blocks = model.Config.BlockDependentsOnTestFailure && tests.Any(t => !t.Passed);
+            States.RecordTests(model.Name, tests, blocks);
+            await _history.RecordAsync(runId, request.Trigger, model, new ModelRunResult(model.Name, ModelRunStatus.Skipped, 0, null, started, _time.GetUtcNow(), tests), null, cancellationToken);
+            LogTests(model, tests);
+            return new ModelRunResult(model.Name, ModelRunStatus.Succeeded, 0, null, started, _time.GetUtcNow(), tests) { BlocksDependents = blocks, Note = "tests only" };
+        }
+
+        if (UnusableUpstream(model) is { } reason)
+        {
+            _logger.LogWarning("Skipping {Model}: {Reason}", model.Name, reason);
+            var skipped = new ModelRunResult(model.Name, ModelRunStatus.Skipped, 0, reason, started, started, []);
+            States.Record(skipped);
+            return skipped;
+        }
+
+        var gate = _building.GetOrAdd(model.Name, _ => new SemaphoreSlim(1, 1));
+        await gate.WaitAsync(cancellationToken);
+        try
+        {
+            started = _time.GetUtcNow();
+            ModelRunResult result;
+            BuildWindow? window = null;
+            try
+            {
+                var build = await BuildAsync(model, request, started, cancellationToken);
+                window = build.Window;
+                var tests = request.Test ? await _tests.RunAsync(model, _time.GetUtcNow(), cancellationToken) : [];
+                result = new ModelRunResult(model.Name, ModelRunStatus.Succeeded, build.Rows, null, started, _time.GetUtcNow(), tests)
+                {
+                    Note = build.Note,
+                    BlocksDependents = model.Config.BlockDependentsOnTestFailure && tests.Any(t => !t.Passed),
+                };
+                _logger.LogInformation(
+                    "Built {Model} ({Materialized}, {Window}{Note}) in {Duration} ms: {Rows} rows",
+                    model.Name, model.Config.Materialized, build.Window, build.Note is null ? "" : $", {build.Note}", (long)result.Duration.TotalMilliseconds, build.Rows);
+                LogTests(model, tests);
+            }
+            catch (Exception ex) when (ex is ClickHouseServerException or ClickHouseUnavailableException or HttpRequestException
+                                       || (ex is OperationCanceledException && !cancellationToken.IsCancellationRequested))
+            {
+                result = new ModelRunResult(model.Name, ModelRunStatus.Failed, 0, ex.Message, started, _time.GetUtcNow(), []);
+                _logger.LogError("Building {Model} failed; its previous data stays in place: {Error}", model.Name, ex.Message);
+            }
+
+            States.Record(result);
+            await _history.RecordAsync(runId, request.Trigger, model, result, window, CancellationToken.None);
+            return result;
+        }
+        finally
+        {
+            gate.Release();
+        }
+    }
+
+    private async Task<BuildResult> BuildAsync(Model model, RunRequest request, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        if (request is not { From: { } from, To: { } to } || model.Config.Materialized != Materialization.Incremental)
+        {
+            return await _materializer.BuildAsync(model, now, window: null, request.FullRefresh, cancellationToken);
+        }
+
+        // A backfill re-builds its days a week at a time, so one statement never holds months of data.
+        long rows = 0;
+        for (var first = from; first <= to; first = first.AddDays(7))
+        {
+            var last = first.AddDays(6) < to ? first.AddDays(6) : to;
+            rows += (await _materializer.BuildAsync(model, now, BuildWindow.Days(first, last), fullRefresh: false, cancellationToken)).Rows;
+        }
+
+        return new BuildResult(rows, BuildWindow.Days(from, to), "backfill");
+    }
+
+    private string? UnusableUpstream(Model model)
+    {
+        var ancestors = _project.Ancestors(model.Name);
+        foreach (var upstream in _project.Models.Where(m => ancestors.Contains(m.Name)))
+        {
+            var state = States[upstream.Name];
+            if (state is null || state.LastSuccessAt is null)
+            {
+                return $"upstream {upstream.Name} has not been built yet";
+            }
+
+            if (state.Status == "failed")
+            {
+                return $"upstream {upstream.Name} failed: {state.Error}";
+            }
+
+            if (state.BlocksDependents)
+            {
+                return $"upstream {upstream.Name} failed a data test that blocks its dependents ({string.Join(", ", state.Tests.Where(t => !t.Passed).Select(t => t.Test))})";
+            }
+        }
+
+        return null;
+    }
+
+    private void LogTests(Model model, IReadOnlyList<DataTestResult> tests)
+    {
+        foreach (var test in tests.Where(t => !t.Passed))
+        {
+            _logger.LogWarning(
+                "Data test {Test} of {Model} failed: {Failures} rows{Error}. Samples: {Samples}",
+                test.Test, model.Name, test.Failures, test.Error is null ? "" : $" ({test.Error})", string.Join(" ", test.Samples));
+        }
+    }
+
+    private async Task SeedStatesAsync(CancellationToken cancellationToken)
+    {
+        if (States.Seeded)
+        {
+            return;
+        }
+
+        await _seeding.WaitAsync(cancellationToken);
+        try
+        {
+            if (!States.Seeded)
+            {
+                States.Seed(await _history.LoadLatestAsync(_project, cancellationToken));
+            }
+        }
+        catch (Exception ex) when (ex is ClickHouseServerException or ClickHouseUnavailableException)
+        {
+            _logger.LogWarning("Could not read the run history yet: {Error}", ex.Message);
+        }
+        finally
+        {
+            _seeding.Release();
+        }
+    }
+}
