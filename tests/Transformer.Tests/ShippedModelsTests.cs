@@ -159,14 +159,17 @@ public class ShippedModelsTests(TransformerClickHouse clickHouse)
         Assert.Equal("1\t1", await Left("SELECT count(), sum(events) FROM sessions"));
         Assert.Equal("1\t0", await Left("SELECT count(), sum(reached_submitted) FROM fct_signup_funnel"));
         Assert.Equal("0", await Left("SELECT count() FROM fct_feature_adoption"));
-        Assert.Equal("1", await Left("SELECT sum(cohort_users) FROM fct_retention WHERE cohort_grain = 'day'"));
+        Assert.Equal("1", await Left("SELECT sum(cohort_users * (cohort_grain = 'day')) FROM fct_retention"));
         Assert.Equal("1", await Left("SELECT sum(events) FROM rollup_events_daily"));
         Assert.Equal("2\t3", await client.QueryScalarAsync("SELECT dau, (SELECT sum(events) FROM sessions WHERE tenant_id = 'right') FROM active_users WHERE tenant_id = 'right'"));
     }
 
     private static ModelRunner Runner(ClickHouseClient client, TimeProvider time)
     {
-        var options = new TransformerOptions { ModelsPath = ModelsPath, ScheduleEnabled = false };
+        // MaxParallelism = 1 works around a runner race on 18.16 (reported, not fixed here): a build
+        // reading system.tables (SameShapeAsync's create_table_query) while a parallel build renames or
+        // drops its __old table fails with "Table <db>.<other>__old doesn't exist". Remove once fixed.
+        var options = new TransformerOptions { ModelsPath = ModelsPath, ScheduleEnabled = false, MaxParallelism = 1 };
         return new ModelRunner(client, ModelProject.Load(ModelsPath), options, time, NullLogger<ModelRunner>.Instance);
     }
 
@@ -192,6 +195,8 @@ public class ShippedModelsTests(TransformerClickHouse clickHouse)
             .ToList();
         Assert.True(report.Succeeded && problems.Count == 0, "The run failed:\n" + string.Join('\n', problems));
         Assert.Equal(Models.Select(m => m.Model).Order(), report.Results.Select(r => r.Model).Order());
+        // Every shipped model declares data tests; a run that skipped them would prove less than it says.
+        Assert.All(report.Results, r => Assert.NotEmpty(r.Tests));
     }
 
     private static async Task AssertModelsAsync(ClickHouseClient client, ShippedModelsExpected expected)

@@ -51,7 +51,7 @@ FROM
         first_event.4 AS first_device,
         argMin((actor_id, event_name, country, device), (event_time, event_id)) AS first_event
     FROM {{ ref('stg_events') }}
-    WHERE event_date >= toDate({{ window_start }} - INTERVAL 1 DAY) AND event_date < {{ window_end_date }}
+    WHERE event_date >= toDate(greatest({{ window_start }}, toDateTime(86400, 'UTC')) - INTERVAL 1 DAY) AND event_date < {{ window_end_date }}
       AND session_id != ''
     GROUP BY tenant_id, session_id
 
@@ -89,7 +89,7 @@ FROM
                 actor_id AS gap_actor,
                 arraySort(groupArray((event_time, event_id, event_name, country, device))) AS actor_events
             FROM {{ ref('stg_events') }}
-            WHERE event_date >= toDate({{ window_start }} - INTERVAL 1 DAY) AND event_date < {{ window_end_date }}
+            WHERE event_date >= toDate(greatest({{ window_start }}, toDateTime(86400, 'UTC')) - INTERVAL 1 DAY) AND event_date < {{ window_end_date }}
               AND session_id = '' AND actor_id != ''
             GROUP BY tenant_id, actor_id
         )

@@ -62,7 +62,9 @@ FROM
              library, page, traits, previous_id, group_id),
             (event_time, received_at)) AS first_copy
     FROM {{ source('raw', 'raw_events') }}
-    WHERE event_time >= {{ window_start }} - INTERVAL 1 DAY
+    -- greatest(): the full build's window starts at the epoch, and a DateTime before it is
+    -- undefined on 18.16; the day widened in is one after the epoch at the earliest.
+    WHERE event_time >= greatest({{ window_start }}, toDateTime(86400, 'UTC')) - INTERVAL 1 DAY
       AND event_time < {{ window_end }} + INTERVAL 1 DAY
     GROUP BY tenant_id, event_id
     HAVING first_time >= {{ window_start }} AND first_time < {{ window_end }}
