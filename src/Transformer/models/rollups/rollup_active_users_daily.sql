@@ -1,0 +1,25 @@
+/*
+materialized: incremental
+partition_by: day
+order_by: (tenant_id, day)
+time_column: day
+group: heavy
+retention_days: 730
+owner: platform
+description: >
+  One row per tenant and day with activity: users is the exact, mergeable set of the day's active
+  actors (uniqExactState of actor_id, events with a non-empty actor_id only). DAU is the merge of
+  one day's row, WAU/MAU the merge of the trailing 7/30 days' rows (see active_users). Rebuilt
+  from the deduplicated stg_events for whole days.
+tests:
+  - not_null: [tenant_id, day]
+  - unique: { columns: [tenant_id, day], per: day }
+*/
+SELECT
+    tenant_id,
+    event_date AS day,
+    uniqExactState(actor_id) AS users
+FROM {{ ref('stg_events') }}
+WHERE event_date >= {{ window_start_date }} AND event_date < {{ window_end_date }}
+  AND actor_id != ''
+GROUP BY tenant_id, event_date
