@@ -166,10 +166,8 @@ public class ShippedModelsTests(TransformerClickHouse clickHouse)
 
     private static ModelRunner Runner(ClickHouseClient client, TimeProvider time)
     {
-        // MaxParallelism = 1 works around a runner race on 18.16 (reported, not fixed here): a build
-        // reading system.tables (SameShapeAsync's create_table_query) while a parallel build renames or
-        // drops its __old table fails with "Table <db>.<other>__old doesn't exist". Remove once fixed.
-        var options = new TransformerOptions { ModelsPath = ModelsPath, ScheduleEnabled = false, MaxParallelism = 1 };
+        // Parallel builds, as the service runs them (a race with system.tables was found this way).
+        var options = new TransformerOptions { ModelsPath = ModelsPath, ScheduleEnabled = false, MaxParallelism = 3 };
         return new ModelRunner(client, ModelProject.Load(ModelsPath), options, time, NullLogger<ModelRunner>.Instance);
     }
 

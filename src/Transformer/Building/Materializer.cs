@@ -40,10 +40,10 @@ public sealed class Materializer(ClickHouseClient client, TransformerOptions opt
         }
     }
 
+    // EXISTS and SHOW CREATE read one table's metadata. A query on system.tables reads every table
+    // of the database on 18.16, and fails when a parallel build drops its __old table meanwhile.
     public async Task<bool> ExistsAsync(string table, CancellationToken cancellationToken) =>
-        await client.QueryScalarAsync(
-            $"SELECT count() FROM system.tables WHERE database = {ClickHouseSql.Literal(Database)} AND name = {ClickHouseSql.Literal(table)}",
-            cancellationToken: cancellationToken) != "0";
+        await client.QueryScalarAsync($"EXISTS TABLE {Table(table)}", cancellationToken: cancellationToken) == "1";
 
     private async Task<BuildResult> BuildViewAsync(Model model, CancellationToken cancellationToken)
     {
@@ -153,9 +153,7 @@ public sealed class Materializer(ClickHouseClient client, TransformerOptions opt
     {
         async Task<string> ShapeAsync(string table)
         {
-            var create = await client.QueryScalarAsync(
-                $"SELECT create_table_query FROM system.tables WHERE database = {ClickHouseSql.Literal(Database)} AND name = {ClickHouseSql.Literal(table)}",
-                cancellationToken: cancellationToken);
+            var create = await client.QueryScalarAsync($"SHOW CREATE TABLE {Table(table)}", cancellationToken: cancellationToken);
             return create[Math.Max(0, create.IndexOf('(', StringComparison.Ordinal))..];
         }
 
