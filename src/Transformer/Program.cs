@@ -1,12 +1,21 @@
+using Transformer.Apis;
+using Transformer.CommandLine;
+
+// The same binary is the service and its command line: `Transformer run --select stg_events+`.
+if (TransformerCommands.IsCommand(args))
+{
+    return await TransformerCommands.RunAsync(args, Console.Out);
+}
+
 var builder = WebApplication.CreateBuilder(args);
 
 builder.AddServiceDefaults();
-// The models, their schedule and the run history come with the Transformer issue; for now the
-// service proves it is wired: it reaches ClickHouse and reports health.
-builder.AddClickHouseClient("clickhouse");
+builder.AddTransformerService();
 
 var app = builder.Build();
 
 app.MapDefaultEndpoints();
+app.MapStatusApi();
 
-app.Run();
+await app.RunAsync();
+return 0;

@@ -1,0 +1,73 @@
+using System.Net;
+using System.Text.Json.Nodes;
+using Platform.ClickHouse;
+using Platform.Testing;
+
+namespace Platform.FunctionalTests;
+
+/// <summary>
+/// The Transformer as the AppHost runs it: it creates its tables, builds every model on start and
+/// then on its schedules, so events sent to the Collector reach the staging table and the rollups,
+/// each counted once, and its status and health say so.
+/// </summary>
+public sealed class TransformerPipelineTests : IAsyncLifetime
+{
+    private readonly FastSchedulePlatform _platform = new();
+
+    public Task InitializeAsync() => _platform.InitializeAsync();
+
+    public Task DisposeAsync() => _platform.DisposeAsync();
+
+    [Fact]
+    public async Task EventsSentToTheCollectorReachTheModelsOnScheduleEachCountedOnce()
+    {
+        var tenant = await _platform.CreateTenantAsync();
+        using var collector = _platform.CreateCollectorClient(tenant.WriteKey);
+        using var transformer = _platform.CreateHttpClient("transformer");
+        var clickHouse = _platform.Probe.ClickHouse;
+        var events = Enumerable.Range(0, 12).Select(i => Http.Event(i % 3 == 0 ? "signup_submitted" : "open", $"u{i % 4}", $"tp-{i}")).ToList();
+
+        // Sent twice: the second copy of each event is a resend with the same id.
+        foreach (var copy in new[] { 1, 2 })
+        {
+            using var response = await collector.PostAsync("/v1/events", Http.Json("[" + string.Join(",", events) + "]"));
+            Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
+        }
+
+        var tenantLiteral = ClickHouseSql.Literal(tenant.Id);
+        var staged = await Eventually.MatchesAsync(
+            () => clickHouse.QueryScalarAsync($"SELECT count() FROM stg_events WHERE tenant_id = {tenantLiteral}"), n => n == "12", TimeSpan.FromSeconds(60));
+        var rolledUp = await Eventually.MatchesAsync(
+            () => clickHouse.QueryScalarAsync($"SELECT concat(toString(sum(events)), ' ', toString(uniqExactMerge(users))) FROM rollup_events_daily WHERE tenant_id = {tenantLiteral}"),
+            s => s == "12 4", TimeSpan.FromSeconds(60));
+        var dau = await Eventually.MatchesAsync(
+            () => clickHouse.QueryScalarAsync($"SELECT toString(dau) FROM active_users WHERE tenant_id = {tenantLiteral} AND day = today()"), s => s == "4", TimeSpan.FromSeconds(60));
+
+        var status = JsonNode.Parse(await transformer.GetStringAsync("/v1/status"))!.AsObject();
+        var models = status["models"]!.AsArray().ToDictionary(m => (string)m!["name"]!, m => m!.AsObject());
+        var health = JsonNode.Parse(await transformer.GetStringAsync("/health"))!;
+
+        Assert.Equal(("12", "12 4", "4"), (staged, rolledUp, dau));
+        Assert.Equal("succeeded", (string?)models["stg_events"]["status"]);
+        Assert.Equal("incremental", (string?)models["stg_events"]["materialized"]);
+        Assert.All(models["stg_events"]["tests"]!.AsArray(), t => Assert.Equal("passed", (string?)t!["status"]));
+        Assert.Equal(["heavy", "light"], status["schedules"]!.AsArray().Select(s => (string)s!["group"]!));
+        Assert.Contains("models", health.ToJsonString(), StringComparison.Ordinal);
+        Assert.True(long.Parse(await clickHouse.QueryScalarAsync("SELECT count() FROM transform_runs WHERE trigger LIKE 'schedule:%' AND status = 'succeeded'"), System.Globalization.CultureInfo.InvariantCulture) > 0);
+
+        using var unknown = await transformer.GetAsync("/v1/status/no_such_model");
+        Assert.Equal(HttpStatusCode.NotFound, unknown.StatusCode);
+        Assert.Equal("application/problem+json", unknown.Content.Headers.ContentType?.MediaType);
+    }
+
+    private sealed class FastSchedulePlatform : PlatformFixture
+    {
+        protected override bool WithDemoData => false;
+
+        protected override IReadOnlyDictionary<string, string?> Configuration => new Dictionary<string, string?>
+        {
+            ["Resources:transformer:Environment:Transformer__Schedules__light"] = "00:00:02",
+            ["Resources:transformer:Environment:Transformer__Schedules__heavy"] = "00:00:03",
+        };
+    }
+}
