@@ -168,6 +168,39 @@ public class MaterializationTests(TransformerClickHouse clickHouse)
         Assert.True(first.FinishedAt <= second.StartedAt || second.FinishedAt <= first.StartedAt, "the builds did not overlap");
     }
 
+    [Fact]
+    public async Task TwoProcessesBuildingOneModelAtOnceBothSucceedAndTheLaterSwapWins()
+    {
+        var client = await clickHouse.NewDatabaseAsync("twoproc");
+        await RawEvents.InsertAsync(client, ("t1", "e1", "open", "u1", "2026-11-20 10:00:00"));
+        using var folder = new ModelFolder().Add("slow.sql", "/*\nmaterialized: table\n*/\nSELECT count() AS n, sleep(1) AS s FROM {{ source('raw', 'raw_events') }}");
+        await folder.Runner(client, TimeProvider.System).RunAsync(new RunRequest());
+
+        // Two runners stand for the service and an operator's command: no shared lock between them.
+        var runs = await Task.WhenAll(folder.Runner(client, TimeProvider.System).RunAsync(new RunRequest()), folder.Runner(client, TimeProvider.System).RunAsync(new RunRequest()));
+
+        Assert.All(runs, r => Assert.True(r.Succeeded, r.Results[0].Error));
+        Assert.Equal("slow", await TablesLikeAsync(client, "slow%"));
+        Assert.Equal("1", await ScalarAsync(client, "SELECT n FROM slow"));
+    }
+
+    [Fact]
+    public async Task SideTablesOfABuildThatDiedAreDroppedOnceOlderThanAnyBuild()
+    {
+        var client = await clickHouse.NewDatabaseAsync("leftover");
+        var old = Now.AddHours(-2).ToUnixTimeSeconds();
+        var recent = Now.AddMinutes(-1).ToUnixTimeSeconds();
+        await client.ExecuteAsync($"CREATE TABLE per_day__build_{old}_00aa (x UInt8) ENGINE = Memory");
+        await client.ExecuteAsync($"CREATE TABLE per_day__old_{old}_00ab (x UInt8) ENGINE = Memory");
+        await client.ExecuteAsync($"CREATE TABLE per_day__build_{recent}_00ac (x UInt8) ENGINE = Memory");
+        using var folder = new ModelFolder().Add("per_day.sql", "SELECT 1 AS x");
+
+        var report = await folder.Runner(client, new FixedTimeProvider(Now), new TransformerOptions { BuildTimeout = TimeSpan.FromMinutes(30) }).RunAsync(new RunRequest());
+
+        Assert.True(report.Succeeded);
+        Assert.Equal($"per_day,per_day__build_{recent}_00ac", await TablesLikeAsync(client, "per\\_day%"));
+    }
+
     private static async Task<string> DailyAsync(ClickHouseClient client) =>
         await ScalarAsync(client, "SELECT arrayStringConcat(groupArray(concat(tenant_id, ' ', toString(day), ' ', toString(events))), '|') FROM (SELECT * FROM daily ORDER BY tenant_id, day)");
 

@@ -9,8 +9,10 @@ public sealed record BuildResult(long Rows, BuildWindow Window, string? Note = n
 
 /// <summary>
 /// Builds one model into ClickHouse, atomically for readers: the new data is built beside the live
-/// table (<c>model__build</c>) and only swapped in, by one RENAME or one partition replace per day,
-/// once it is complete. A failed build drops what it built and leaves the live data as it was.
+/// table (<c>model__build_STAMP</c>) and only swapped in, by one RENAME or one partition replace per
+/// day, once it is complete. A failed build drops what it built and leaves the live data as it was.
+/// Each build has its own side tables, so two builds of one model (the service's and an operator's
+/// command) never drop each other's work; the later swap wins.
 /// </summary>
 public sealed class Materializer(ClickHouseClient client, TransformerOptions options, ILogger logger)
 {
@@ -22,21 +24,22 @@ public sealed class Materializer(ClickHouseClient client, TransformerOptions opt
     /// </summary>
     public async Task<BuildResult> BuildAsync(Model model, DateTimeOffset now, BuildWindow? window, bool fullRefresh, CancellationToken cancellationToken)
     {
-        await DropIfExistsAsync(BuildTable(model), cancellationToken);
+        await DropLeftoversAsync(model, now, cancellationToken);
+        var build = new Build(model, now);
         try
         {
             return model.Config.Materialized switch
             {
-                Materialization.View => await BuildViewAsync(model, cancellationToken),
-                Materialization.Table => await BuildTableAsync(model, cancellationToken),
-                Materialization.Incremental => await BuildIncrementalAsync(model, window ?? BuildWindow.Lookback(now, model.LookbackDays(options)), fullRefresh, cancellationToken),
-                Materialization.Append => await BuildAppendAsync(model, fullRefresh, cancellationToken),
+                Materialization.View => await BuildViewAsync(build, cancellationToken),
+                Materialization.Table => await BuildTableAsync(build, cancellationToken),
+                Materialization.Incremental => await BuildIncrementalAsync(build, window ?? BuildWindow.Lookback(now, model.LookbackDays(options)), fullRefresh, cancellationToken),
+                Materialization.Append => await BuildAppendAsync(build, fullRefresh, cancellationToken),
                 _ => throw new InvalidOperationException($"Unknown materialization {model.Config.Materialized}."),
             };
         }
         finally
         {
-            await TryDropBuildTableAsync(model);
+            await TryDropAsync(build.Table);
         }
     }
 
@@ -45,43 +48,43 @@ public sealed class Materializer(ClickHouseClient client, TransformerOptions opt
     public async Task<bool> ExistsAsync(string table, CancellationToken cancellationToken) =>
         await client.QueryScalarAsync($"EXISTS TABLE {Table(table)}", cancellationToken: cancellationToken) == "1";
 
-    private async Task<BuildResult> BuildViewAsync(Model model, CancellationToken cancellationToken)
+    private async Task<BuildResult> BuildViewAsync(Build build, CancellationToken cancellationToken)
     {
-        var sql = Render(model, BuildWindow.AllTime);
-        await ExecuteAsync($"CREATE VIEW {Table(BuildTable(model))} AS {sql}", cancellationToken);
-        await SwapInAsync(model, cancellationToken);
+        var sql = Render(build.Model, BuildWindow.AllTime);
+        await ExecuteAsync($"CREATE VIEW {Table(build.Table)} AS {sql}", cancellationToken);
+        await SwapInAsync(build, cancellationToken);
         return new BuildResult(0, BuildWindow.AllTime);
     }
 
-    private async Task<BuildResult> BuildTableAsync(Model model, CancellationToken cancellationToken)
+    private async Task<BuildResult> BuildTableAsync(Build build, CancellationToken cancellationToken)
     {
-        var rows = await CreateBuildTableAsync(model, BuildWindow.AllTime, cancellationToken);
-        await SwapInAsync(model, cancellationToken);
+        var rows = await CreateBuildTableAsync(build, BuildWindow.AllTime, cancellationToken);
+        await SwapInAsync(build, cancellationToken);
         return new BuildResult(rows, BuildWindow.AllTime);
     }
 
-    private async Task<BuildResult> BuildIncrementalAsync(Model model, BuildWindow window, bool fullRefresh, CancellationToken cancellationToken)
+    private async Task<BuildResult> BuildIncrementalAsync(Build build, BuildWindow window, bool fullRefresh, CancellationToken cancellationToken)
     {
-        if (fullRefresh || !await ExistsAsync(model.Name, cancellationToken))
+        if (fullRefresh || !await ExistsAsync(build.Model.Name, cancellationToken))
         {
-            var all = await BuildTableAsync(model, cancellationToken);
+            var all = await BuildTableAsync(build, cancellationToken);
             return all with { Note = fullRefresh ? "full refresh" : "first build" };
         }
 
-        await CreateBuildTableAsync(model, window, cancellationToken);
-        if (!await SameShapeAsync(model.Name, BuildTable(model), cancellationToken))
+        await CreateBuildTableAsync(build, window, cancellationToken);
+        if (!await SameShapeAsync(build.Model.Name, build.Table, cancellationToken))
         {
             // The model's query changed its columns or keys: the days in the window cannot be
             // swapped into a table of another shape, so everything is rebuilt and swapped instead.
-            logger.LogWarning("Model {Model} now yields another table shape than the live one; rebuilding it over all time", model.Name);
-            await DropIfExistsAsync(BuildTable(model), cancellationToken);
-            var all = await BuildTableAsync(model, cancellationToken);
+            logger.LogWarning("Model {Model} now yields another table shape than the live one; rebuilding it over all time", build.Model.Name);
+            await DropIfExistsAsync(build.Table, cancellationToken);
+            var all = await BuildTableAsync(build, cancellationToken);
             return all with { Note = "table shape changed: full rebuild" };
         }
 
-        var timeColumn = ClickHouseSql.Identifier(model.Config.TimeColumn!);
+        var timeColumn = ClickHouseSql.Identifier(build.Model.Config.TimeColumn!);
         var rows = long.Parse(await client.QueryScalarAsync(
-            $"SELECT count() FROM {Table(BuildTable(model))} WHERE {timeColumn} >= {ClickHouseSql.Literal(DateOnly.FromDateTime(window.Start.UtcDateTime))} AND {timeColumn} < {ClickHouseSql.Literal(DateOnly.FromDateTime(window.End.UtcDateTime))}",
+            $"SELECT count() FROM {Table(build.Table)} WHERE {timeColumn} >= {ClickHouseSql.Literal(DateOnly.FromDateTime(window.Start.UtcDateTime))} AND {timeColumn} < {ClickHouseSql.Literal(DateOnly.FromDateTime(window.End.UtcDateTime))}",
             cancellationToken: cancellationToken), CultureInfo.InvariantCulture);
 
         // One partition per day: each REPLACE swaps a whole day atomically, and a day the new build has
@@ -89,62 +92,61 @@ public sealed class Materializer(ClickHouseClient client, TransformerOptions opt
         foreach (var day in window.EachDay())
         {
             await ExecuteAsync(
-                $"ALTER TABLE {Table(model.Name)} REPLACE PARTITION {ClickHouseSql.Literal(day.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture))} FROM {Table(BuildTable(model))}",
+                $"ALTER TABLE {Table(build.Model.Name)} REPLACE PARTITION {ClickHouseSql.Literal(day.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture))} FROM {Table(build.Table)}",
                 cancellationToken);
         }
 
         return new BuildResult(rows, window);
     }
 
-    private async Task<BuildResult> BuildAppendAsync(Model model, bool fullRefresh, CancellationToken cancellationToken)
+    private async Task<BuildResult> BuildAppendAsync(Build build, bool fullRefresh, CancellationToken cancellationToken)
     {
-        if (fullRefresh || !await ExistsAsync(model.Name, cancellationToken))
+        if (fullRefresh || !await ExistsAsync(build.Model.Name, cancellationToken))
         {
-            var all = await BuildTableAsync(model, cancellationToken);
+            var all = await BuildTableAsync(build, cancellationToken);
             return all with { Note = fullRefresh ? "full refresh" : "first build" };
         }
 
         // The window starts at the newest time already appended: the query takes what is newer.
         var newest = await client.QueryScalarAsync(
-            $"SELECT toUnixTimestamp(toDateTime(max({ClickHouseSql.Identifier(model.Config.TimeColumn!)}))) FROM {Table(model.Name)}",
+            $"SELECT toUnixTimestamp(toDateTime(max({ClickHouseSql.Identifier(build.Model.Config.TimeColumn!)}))) FROM {Table(build.Model.Name)}",
             cancellationToken: cancellationToken);
         var window = new BuildWindow(DateTimeOffset.FromUnixTimeSeconds(long.Parse(newest, CultureInfo.InvariantCulture)), BuildWindow.AllTime.End);
 
         // Built apart first, so a failing query appends nothing, then moved in with one INSERT.
-        var rows = await CreateBuildTableAsync(model, window, cancellationToken);
+        var rows = await CreateBuildTableAsync(build, window, cancellationToken);
         if (rows > 0)
         {
-            await ExecuteAsync($"INSERT INTO {Table(model.Name)} SELECT * FROM {Table(BuildTable(model))}", cancellationToken);
+            await ExecuteAsync($"INSERT INTO {Table(build.Model.Name)} SELECT * FROM {Table(build.Table)}", cancellationToken);
         }
 
         return new BuildResult(rows, window);
     }
 
-    private async Task<long> CreateBuildTableAsync(Model model, BuildWindow window, CancellationToken cancellationToken)
+    private async Task<long> CreateBuildTableAsync(Build build, BuildWindow window, CancellationToken cancellationToken)
     {
-        var config = model.Config;
+        var config = build.Model.Config;
         var partition = config.PartitionBy ?? (config.Materialized == Materialization.Incremental ? config.TimeColumn : null);
-        var ddl = $"CREATE TABLE {Table(BuildTable(model))} ENGINE = {config.Engine}"
+        var ddl = $"CREATE TABLE {Table(build.Table)} ENGINE = {config.Engine}"
             + (partition is null ? "" : $" PARTITION BY {partition}")
             + $" ORDER BY {config.OrderBy ?? "tuple()"}"
-            + $" AS {Render(model, window)}";
+            + $" AS {Render(build.Model, window)}";
         await ExecuteAsync(ddl, cancellationToken);
-        return long.Parse(await client.QueryScalarAsync($"SELECT count() FROM {Table(BuildTable(model))}", cancellationToken: cancellationToken), CultureInfo.InvariantCulture);
+        return long.Parse(await client.QueryScalarAsync($"SELECT count() FROM {Table(build.Table)}", cancellationToken: cancellationToken), CultureInfo.InvariantCulture);
     }
 
-    /// <summary>Puts <c>model__build</c> in the live table's place with one RENAME (18.16 has no EXCHANGE TABLES), then drops the old one.</summary>
-    private async Task SwapInAsync(Model model, CancellationToken cancellationToken)
+    /// <summary>Puts the build table in the live table's place with one RENAME (18.16 has no EXCHANGE TABLES), then drops the old one.</summary>
+    private async Task SwapInAsync(Build build, CancellationToken cancellationToken)
     {
-        var old = $"{model.Name}__old";
-        await DropIfExistsAsync(old, cancellationToken);
-        if (await ExistsAsync(model.Name, cancellationToken))
+        var old = build.Old;
+        if (await ExistsAsync(build.Model.Name, cancellationToken))
         {
-            await ExecuteAsync($"RENAME TABLE {Table(model.Name)} TO {Table(old)}, {Table(BuildTable(model))} TO {Table(model.Name)}", cancellationToken);
+            await ExecuteAsync($"RENAME TABLE {Table(build.Model.Name)} TO {Table(old)}, {Table(build.Table)} TO {Table(build.Model.Name)}", cancellationToken);
             await DropIfExistsAsync(old, cancellationToken);
         }
         else
         {
-            await ExecuteAsync($"RENAME TABLE {Table(BuildTable(model))} TO {Table(model.Name)}", cancellationToken);
+            await ExecuteAsync($"RENAME TABLE {Table(build.Table)} TO {Table(build.Model.Name)}", cancellationToken);
         }
     }
 
@@ -163,25 +165,70 @@ public sealed class Materializer(ClickHouseClient client, TransformerOptions opt
     private string Render(Model model, BuildWindow window) => model.Sql.Render(new RenderContext(Database, model.Name, window));
 
     private Task ExecuteAsync(string sql, CancellationToken cancellationToken) =>
-        client.ExecuteAsync(sql, new ClickHouseQueryOptions { MaxExecutionTime = options.BuildTimeout }, cancellationToken);
+        client.ExecuteAsync(sql, new ClickHouseQueryOptions { MaxExecutionTime = options.BuildTimeout, Settings = options.BuildSettings }, cancellationToken);
 
     private Task DropIfExistsAsync(string table, CancellationToken cancellationToken) =>
         client.ExecuteAsync($"DROP TABLE IF EXISTS {Table(table)}", cancellationToken: cancellationToken);
 
-    private async Task TryDropBuildTableAsync(Model model)
+    private async Task TryDropAsync(string table)
     {
         try
         {
-            await DropIfExistsAsync(BuildTable(model), CancellationToken.None);
+            await DropIfExistsAsync(table, CancellationToken.None);
         }
         catch (Exception ex) when (ex is ClickHouseUnavailableException or ClickHouseServerException)
         {
-            // A leftover is dropped before this model's next build; the build's own outcome matters more.
-            logger.LogWarning("Could not drop {Table}: {Error}", BuildTable(model), ex.Message);
+            // Dropped as a leftover by a later build; the build's own outcome matters more.
+            logger.LogWarning("Could not drop {Table}: {Error}", table, ex.Message);
+        }
+    }
+
+    /// <summary>
+    /// Side tables of builds that died (a killed process) are dropped once they are older than any
+    /// build may run. Only names are read: their creation time is in them.
+    /// </summary>
+    private async Task DropLeftoversAsync(Model model, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        string names;
+        try
+        {
+            names = await client.QueryScalarAsync(
+            $"SELECT arrayStringConcat(groupArray(name), ' ') FROM system.tables WHERE database = {ClickHouseSql.Literal(Database)} AND (startsWith(name, {ClickHouseSql.Literal(model.Name + "__build_")}) OR startsWith(name, {ClickHouseSql.Literal(model.Name + "__old_")}))",
+            cancellationToken: cancellationToken);
+        }
+        catch (ClickHouseServerException ex)
+        {
+            logger.LogWarning("Could not look for leftovers of {Model}'s builds: {Error}", model.Name, ex.Message);
+            return;
+        }
+
+        foreach (var name in names.Split(' ', StringSplitOptions.RemoveEmptyEntries))
+        {
+            var stamp = name[(name.LastIndexOf("__", StringComparison.Ordinal) + 2)..].Split('_') is [_, var seconds, _]
+                && long.TryParse(seconds, NumberStyles.None, CultureInfo.InvariantCulture, out var s) ? DateTimeOffset.FromUnixTimeSeconds(s) : DateTimeOffset.MinValue;
+            if (now - stamp > options.BuildTimeout + TimeSpan.FromMinutes(5))
+            {
+                logger.LogWarning("Dropping {Table}, left by a build that did not finish", name);
+                await TryDropAsync(name);
+            }
+        }
+    }
+
+    /// <summary>One build's side tables: <c>model__build_SECONDS_RANDOM</c> and <c>model__old_SECONDS_RANDOM</c>.</summary>
+    private sealed record Build(Model Model, string Table, string Old)
+    {
+        public Build(Model model, DateTimeOffset now)
+            : this(model, Name(model, "build", now, out var suffix), $"{model.Name}__old_{suffix}")
+        {
+        }
+
+        private static string Name(Model model, string kind, DateTimeOffset now, out string suffix)
+        {
+            suffix = $"{now.ToUnixTimeSeconds()}_{Random.Shared.Next(0x10000):x4}";
+            return $"{model.Name}__{kind}_{suffix}";
         }
     }
 
     private string Table(string name) => ClickHouseSql.Table(Database, name);
 
-    private static string BuildTable(Model model) => $"{model.Name}__build";
 }
