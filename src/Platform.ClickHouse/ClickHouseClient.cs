@@ -136,6 +136,12 @@ public sealed class ClickHouseClient
             query.Append("&readonly=2");
         }
 
+        foreach (var (setting, value) in options?.Settings ?? new Dictionary<string, string>())
+        {
+            query.Append('&').Append(Uri.EscapeDataString(ClickHouseSql.IsIdentifier(setting) ? setting : throw new ArgumentException($"'{setting}' is not a setting name.")))
+                .Append('=').Append(Uri.EscapeDataString(value));
+        }
+
         var request = new HttpRequestMessage(HttpMethod.Post, new Uri(Settings.Endpoint, query.ToString())) { Content = content };
         request.Headers.Authorization = _auth;
         HttpResponseMessage response;
@@ -196,6 +202,9 @@ public sealed record ClickHouseQueryOptions
 
     /// <summary>Refuse writes for this query (readonly=2 still allows settings).</summary>
     public bool Readonly { get; init; }
+
+    /// <summary>Other server settings for this query, e.g. <c>max_bytes_before_external_group_by</c>.</summary>
+    public IReadOnlyDictionary<string, string>? Settings { get; init; }
 }
 
 /// <summary>The server could not be reached at all: retry later.</summary>

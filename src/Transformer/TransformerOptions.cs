@@ -32,6 +32,17 @@ public sealed class TransformerOptions
     /// <summary>A statement running longer than this is cancelled by ClickHouse and the model's build fails.</summary>
     public TimeSpan BuildTimeout { get; set; } = TimeSpan.FromMinutes(30);
 
+    /// <summary>
+    /// Server settings for every build statement. By default a GROUP BY or ORDER BY that outgrows
+    /// 1 GB spills to disk instead of failing at the memory limit, so a full build of months of
+    /// events (sessions group every actor's events) completes on a small server.
+    /// </summary>
+    public Dictionary<string, string> BuildSettings { get; set; } = new()
+    {
+        ["max_bytes_before_external_group_by"] = "1000000000",
+        ["max_bytes_before_external_sort"] = "1000000000",
+    };
+
     /// <summary>Failing rows kept with a failed data test, as samples for the status endpoint.</summary>
     [Range(0, 100)]
     public int TestFailureSamples { get; set; } = 5;

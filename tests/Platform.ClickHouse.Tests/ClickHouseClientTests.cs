@@ -20,6 +20,17 @@ public class ClickHouseClientTests(ClickHouseFixture clickHouse) : IClassFixture
     }
 
     [Fact]
+    public async Task PerQuerySettingsReachTheServerAndOnlyPlainNamesPass()
+    {
+        var options = new ClickHouseQueryOptions { Settings = new Dictionary<string, string> { ["max_threads"] = "1", ["max_bytes_before_external_group_by"] = "123456789" } };
+
+        var values = await clickHouse.Client.QueryScalarAsync("SELECT arrayStringConcat(groupArray(value), ',') FROM (SELECT value FROM system.settings WHERE name IN ('max_threads', 'max_bytes_before_external_group_by') ORDER BY name)", options);
+
+        Assert.Equal("123456789,1", values);
+        await Assert.ThrowsAsync<ArgumentException>(() => clickHouse.Client.QueryScalarAsync("SELECT 1", new ClickHouseQueryOptions { Settings = new Dictionary<string, string> { ["max_threads&readonly"] = "0" } }));
+    }
+
+    [Fact]
     public async Task ASyntaxErrorBecomesAServerExceptionWithItsCode()
     {
         var error = await Assert.ThrowsAsync<ClickHouseServerException>(() => clickHouse.Client.QueryScalarAsync("SELEC 1"));

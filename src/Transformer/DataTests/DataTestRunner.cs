@@ -31,7 +31,7 @@ public sealed class DataTestRunner(ClickHouseClient client, TransformerOptions o
     private async Task<DataTestResult> RunOneAsync(Model model, DataTestDefinition test, RenderContext context, CancellationToken cancellationToken)
     {
         var failing = test.FailingRowsSql(context);
-        var queryOptions = new ClickHouseQueryOptions { MaxExecutionTime = options.BuildTimeout, Readonly = true };
+        var queryOptions = new ClickHouseQueryOptions { MaxExecutionTime = options.BuildTimeout, Readonly = true, Settings = options.BuildSettings };
         try
         {
             var failures = long.Parse(await client.QueryScalarAsync($"SELECT count() FROM ({failing})", queryOptions, cancellationToken), CultureInfo.InvariantCulture);
