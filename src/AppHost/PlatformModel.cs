@@ -37,8 +37,11 @@ public static class PlatformModel
         // Demo data: a tenant, its keys and a day of events, for a newcomer to query.
         if (builder.Options.Demo)
         {
-            builder.AddResource(new DemoDataResource("demo", platformDb, collector))
+            var demo = builder.AddResource(new DemoDataResource("demo", platformDb, collector, clickhouse))
                 .WaitFor(platformDb).WaitFor(collector).WaitFor(ingestor);
+
+            // The Transformer's first build then includes the demo events, so the rollups have them at once.
+            transformer.WaitFor(demo);
         }
 
         return builder;

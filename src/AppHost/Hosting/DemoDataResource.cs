@@ -4,6 +4,7 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Npgsql;
+using Platform.ClickHouse;
 using Platform.Tenancy;
 
 namespace AppHost.Hosting;
@@ -14,9 +15,11 @@ public sealed record DemoCredentials(string TenantId, string WriteKey, string Re
 /// <summary>
 /// A one-shot task: creates the demo tenant and its keys (kept across restarts) and sends a day of
 /// demo events through the Collector, so a newcomer has something to query. Event ids derive from
-/// the event's time slot, so sending the same day again adds nothing twice.
+/// the event's time slot, so sending the same day again adds nothing twice. It is done once the
+/// events are in ClickHouse, so what waits for it (the Transformer's first build) sees them.
 /// </summary>
-public sealed class DemoDataResource(string name, PostgresDatabaseResource platformDatabase, ProjectResource collector) : Resource(name), IEndpointsContributor
+public sealed class DemoDataResource(string name, PostgresDatabaseResource platformDatabase, ProjectResource collector, ClickHouseResource clickHouse)
+    : Resource(name), IEndpointsContributor
 {
     public const string TenantId = "demo";
 
@@ -36,7 +39,27 @@ public sealed class DemoDataResource(string name, PostgresDatabaseResource platf
         var tenants = new TenantDirectory(dataSource, TimeProvider.System);
         Credentials = await EnsureCredentialsAsync(tenants, Path.Combine(context.Options.StateDirectory, "demo.json"), cancellationToken);
         EventsSent = await SendDemoEventsAsync(context, cancellationToken);
+        await WaitUntilStoredAsync(context, cancellationToken);
         State = ResourceState.Finished;
+    }
+
+    private async Task WaitUntilStoredAsync(ResourceContext context, CancellationToken cancellationToken)
+    {
+        using var http = new HttpClient();
+        var client = new ClickHouseClient(http, ClickHouseConnectionSettings.Parse(clickHouse.ConnectionString!));
+        var deadline = DateTimeOffset.UtcNow.AddSeconds(60);
+        var sql = $"SELECT uniqExact(event_id) FROM raw_events WHERE tenant_id = {ClickHouseSql.Literal(TenantId)} AND event_id LIKE 'demo-%' AND event_time >= now() - INTERVAL 2 DAY";
+        while (long.Parse(await client.QueryScalarAsync(sql, cancellationToken: cancellationToken), System.Globalization.CultureInfo.InvariantCulture) < EventsSent)
+        {
+            if (DateTimeOffset.UtcNow > deadline)
+            {
+                // Not fatal: the events are acknowledged by Kafka and will arrive; only the first build misses them.
+                context.Log(Name, "The demo events are not all in ClickHouse after 60 s; going on.");
+                return;
+            }
+
+            await Task.Delay(250, cancellationToken);
+        }
     }
 
     public void WriteEndpoints(JsonObject endpoints)
