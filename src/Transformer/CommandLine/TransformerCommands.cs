@@ -62,7 +62,15 @@ public static class TransformerCommands
         builder.Configuration["Transformer:ScheduleEnabled"] = "false";
         try
         {
-            builder.AddTransformerCore();
+            if (parsed.Command == "list")
+            {
+                builder.AddTransformerModels();
+            }
+            else
+            {
+                builder.AddTransformerCore();
+            }
+
             using var host = builder.Build();
             var project = host.Services.GetRequiredService<ModelProject>();
             return parsed.Command switch

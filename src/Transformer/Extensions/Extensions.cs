@@ -12,16 +12,25 @@ namespace Microsoft.Extensions.Hosting;
 
 internal static class Extensions
 {
-    /// <summary>What both the service and the command line need: options, ClickHouse, the models and the runner.</summary>
-    public static void AddTransformerCore(this IHostApplicationBuilder builder)
+    /// <summary>The options and the loaded models: all that <c>list</c> needs, no ClickHouse.</summary>
+    public static void AddTransformerModels(this IHostApplicationBuilder builder)
     {
         builder.Services.AddOptions<TransformerOptions>()
             .BindConfiguration(TransformerOptions.Section)
             .ValidateDataAnnotations()
             .ValidateOnStart();
-        builder.AddClickHouseClient("clickhouse");
-        builder.Services.TryAddSingleton(TimeProvider.System);
         builder.Services.AddSingleton(sp => ModelProject.Load(ModelsPath(sp.GetRequiredService<IOptions<TransformerOptions>>().Value)));
+    }
+
+    /// <summary>What both the service and the command line need: options, ClickHouse, the models and the runner.</summary>
+    public static void AddTransformerCore(this IHostApplicationBuilder builder)
+    {
+        builder.AddTransformerModels();
+        builder.AddClickHouseClient("clickhouse");
+        // A build statement may run up to BuildTimeout; the client's default 5 minutes would cut it short.
+        builder.Services.AddHttpClient(nameof(ClickHouseClient)).ConfigureHttpClient((sp, http) =>
+            http.Timeout = sp.GetRequiredService<IOptions<TransformerOptions>>().Value.BuildTimeout + TimeSpan.FromMinutes(1));
+        builder.Services.TryAddSingleton(TimeProvider.System);
         builder.Services.AddSingleton(sp => new ModelRunner(
             sp.GetRequiredService<ClickHouseClient>(), sp.GetRequiredService<ModelProject>(), sp.GetRequiredService<IOptions<TransformerOptions>>().Value,
             sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<ModelRunner>>(), sp.GetRequiredService<TransformerMetrics>()));
