@@ -45,7 +45,7 @@ public class CommandLineTests(TransformerClickHouse clickHouse)
         var test = await RunAsync(["test", .. common]);
         var daily = await RunAsync(["run", "--select", "daily", .. common]); // first build: all time
         await RawEvents.InsertAsync(client, ("t1", "late", "open", "u1", "2020-01-05 11:00:00"));
-        var backfill = await RunAsync(["backfill", "--from", "2020-01-01", "--to", "2020-01-31", "--select", "daily", .. common]);
+        var backfill = await RunAsync(["backfill", "--from", "2020-01-01", "--to", "2020-01-31", "--select", "daily", "--force", .. common]); // 2020 is past raw retention: forced
 
         Assert.Equal(0, run.Code);
         Assert.Matches(@"succeeded\s+base\s+\d+ ms\s+2 rows", run.Output);
@@ -78,6 +78,8 @@ public class CommandLineTests(TransformerClickHouse clickHouse)
     [InlineData("run --dry-run", "'--dry-run' is not an option of 'run'")]
     [InlineData("run --select", "--select needs a value")]
     [InlineData("run --select nope", "No model named 'nope'")]
+    [InlineData("backfill --from 2001-01-01 --to 2001-01-31", "is before")]
+    [InlineData("backfill --from 2026-01-01 --to 2026-01-31 --Transformer:Retention:Tables:raw_events:Days 1000 --Transformer:Retention:Tables:raw_events:Tenants:short 10", "the oldest day raw_events still holds for every tenant")]
     public async Task AWrongCommandExitsWithTwoAndSaysWhy(string command, string expected)
     {
         using var folder = Models();

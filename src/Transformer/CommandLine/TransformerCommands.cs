@@ -20,8 +20,10 @@ public static class TransformerCommands
 
           run       [--select S] [--full-refresh]   build models (and run their data tests)
           test      [--select S]                    run data tests only
-          backfill  --from YYYY-MM-DD --to YYYY-MM-DD [--select S]
+          backfill  --from YYYY-MM-DD --to YYYY-MM-DD [--select S] [--force]
                                                     re-build those days of incremental models
+                                                    (refused for days raw retention already dropped,
+                                                    unless --force)
           list      [--select S]                    the models in build order, with what they read
           retention [--dry-run]                     drop expired partitions and tenants' rows
 
@@ -111,6 +113,14 @@ public static class TransformerCommands
     private static async Task<int> RunModelsAsync(IServiceProvider services, Arguments args, TextWriter output)
     {
         services.GetRequiredService<ModelProject>().Select(args.Select); // a wrong selector is a usage error, before ClickHouse is asked anything
+        if (args.From is { } from && !args.Force && RawHorizon(services) is { } horizon && from < horizon)
+        {
+            // Rebuilding a day whose raw events retention dropped would replace its rollups with nothing.
+            throw new UsageException(
+                $"--from {from:yyyy-MM-dd} is before {horizon:yyyy-MM-dd}, the oldest day raw_events still holds for every tenant; "
+                + "rebuilding earlier days would empty rollups that outlive the raw data. Use --force if those days' raw events are really there.");
+        }
+
         var client = services.GetRequiredService<ClickHouseClient>();
         await services.GetRequiredService<ClickHouseMigrator>().ApplyAsync(ClickHouseMigration.FromAssembly(typeof(TransformerCommands).Assembly), Scheduling.ScheduleService.Component, CancellationToken.None);
         var runner = services.GetRequiredService<ModelRunner>();
@@ -169,6 +179,18 @@ public static class TransformerCommands
         return 0;
     }
 
+    /// <summary>The first day raw_events holds for every tenant under its retention (the shortest one wins).</summary>
+    private static DateOnly? RawHorizon(IServiceProvider services)
+    {
+        if (!services.GetRequiredService<IRetentionTables>().Resolve().TryGetValue("raw_events", out var raw))
+        {
+            return null;
+        }
+
+        var days = raw.Tenants.Values.Append(raw.Days).Min();
+        return DateOnly.FromDateTime(services.GetRequiredService<TimeProvider>().GetUtcNow().UtcDateTime).AddDays(-days);
+    }
+
     /// <summary>A developer's platform started by the AppHost writes its endpoints here.</summary>
     private static string? FindPlatformClickHouse()
     {
@@ -185,14 +207,14 @@ public static class TransformerCommands
         return null;
     }
 
-    private sealed record Arguments(string Command, string? Select, bool FullRefresh, DateOnly? From, DateOnly? To, bool DryRun, string? ClickHouse, string[] ConfigurationArgs)
+    private sealed record Arguments(string Command, string? Select, bool FullRefresh, DateOnly? From, DateOnly? To, bool DryRun, bool Force, string? ClickHouse, string[] ConfigurationArgs)
     {
         public static Arguments Parse(string[] args)
         {
             var command = args[0];
             string? select = null, clickHouse = null;
             DateOnly? from = null, to = null;
-            bool fullRefresh = false, dryRun = false;
+            bool fullRefresh = false, dryRun = false, force = false;
             var configuration = new List<string>();
             for (var i = 1; i < args.Length; i++)
             {
@@ -204,6 +226,7 @@ public static class TransformerCommands
                     case "--from" when command == "backfill": from = Day(Value()); break;
                     case "--to" when command == "backfill": to = Day(Value()); break;
                     case "--dry-run" when command == "retention": dryRun = true; break;
+                    case "--force" when command == "backfill": force = true; break;
                     case "--clickhouse": clickHouse = Value(); break;
                     case var option when option.StartsWith("--", StringComparison.Ordinal) && option.Contains(':', StringComparison.Ordinal):
                         configuration.Add(option);
@@ -223,7 +246,7 @@ public static class TransformerCommands
                 throw new UsageException($"--from {from:yyyy-MM-dd} is after --to {to:yyyy-MM-dd}.");
             }
 
-            return new Arguments(command, select, fullRefresh, from, to, dryRun, clickHouse, configuration.ToArray());
+            return new Arguments(command, select, fullRefresh, from, to, dryRun, force, clickHouse, configuration.ToArray());
         }
 
         private static DateOnly Day(string text) =>
