@@ -45,6 +45,31 @@ public sealed record ClickHouseMigration(int Version, string Name, string Sql)
 /// </summary>
 public sealed class ClickHouseMigrator(ClickHouseClient client, ILogger<ClickHouseMigrator> logger)
 {
+    /// <summary>
+    /// Applies the migrations, retrying with backoff (200 ms doubling to 5 s) while ClickHouse is
+    /// unreachable or not ready, for a service that must not start without its schema. A query error
+    /// (a broken migration) is not retried. <paramref name="onRetry"/> sees each failure.
+    /// </summary>
+    public async Task ApplyUntilDoneAsync(IReadOnlyList<ClickHouseMigration> migrations, string component, Action<Exception>? onRetry, CancellationToken cancellationToken)
+    {
+        var delay = TimeSpan.FromMilliseconds(200);
+        while (true)
+        {
+            try
+            {
+                await ApplyAsync(migrations, component, cancellationToken);
+                return;
+            }
+            catch (Exception ex) when (ex is ClickHouseUnavailableException or ClickHouseServerException { IsQueryError: false })
+            {
+                onRetry?.Invoke(ex);
+                logger.LogWarning("ClickHouse migrations of {Component} not applied yet, retrying in {Delay}: {Error}", component, delay, ex.Message);
+                await Task.Delay(delay, cancellationToken);
+                delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromSeconds(5).Ticks));
+            }
+        }
+    }
+
     public async Task<int> ApplyAsync(IReadOnlyList<ClickHouseMigration> migrations, string component, CancellationToken cancellationToken)
     {
         var database = client.Database;

@@ -8,30 +8,15 @@ namespace Ingestor.Schema;
 /// until the server takes them. Readiness (and so every service that waits for the Ingestor, and
 /// the consumer) is held back until the schema is in place.
 /// </summary>
-public sealed class SchemaMigrationService(ClickHouseMigrator migrator, SchemaState state, ILogger<SchemaMigrationService> logger) : BackgroundService
+public sealed class SchemaMigrationService(ClickHouseMigrator migrator, SchemaState state) : BackgroundService
 {
     public const string Component = "ingestor";
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         var migrations = ClickHouseMigration.FromAssembly(typeof(SchemaMigrationService).Assembly);
-        var delay = TimeSpan.FromMilliseconds(200);
-        while (!stoppingToken.IsCancellationRequested)
-        {
-            try
-            {
-                await migrator.ApplyAsync(migrations, Component, stoppingToken);
-                state.MarkReady();
-                return;
-            }
-            catch (Exception ex) when (ex is ClickHouseUnavailableException or ClickHouseServerException { IsQueryError: false })
-            {
-                state.LastError = ex.Message;
-                logger.LogWarning("ClickHouse migrations not applied yet, retrying in {Delay}: {Error}", delay, ex.Message);
-                await Task.Delay(delay, stoppingToken);
-                delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromSeconds(5).Ticks));
-            }
-        }
+        await migrator.ApplyUntilDoneAsync(migrations, Component, ex => state.LastError = ex.Message, stoppingToken);
+        state.MarkReady();
     }
 }
 

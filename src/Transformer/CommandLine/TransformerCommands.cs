@@ -4,6 +4,7 @@ using Platform.ClickHouse;
 using Transformer.Models;
 using Transformer.Retention;
 using Transformer.Runs;
+using Transformer.Scheduling;
 
 namespace Transformer.CommandLine;
 
@@ -122,7 +123,7 @@ public static class TransformerCommands
         }
 
         var client = services.GetRequiredService<ClickHouseClient>();
-        await services.GetRequiredService<ClickHouseMigrator>().ApplyAsync(ClickHouseMigration.FromAssembly(typeof(TransformerCommands).Assembly), Scheduling.ScheduleService.Component, CancellationToken.None);
+        await services.GetRequiredService<ClickHouseMigrator>().ApplyAsync(ScheduleService.Migrations, ScheduleService.Component, CancellationToken.None);
         var runner = services.GetRequiredService<ModelRunner>();
         var request = new RunRequest
         {
@@ -156,7 +157,7 @@ public static class TransformerCommands
 
     private static async Task<int> RetentionAsync(IServiceProvider services, Arguments args, TextWriter output)
     {
-        await services.GetRequiredService<ClickHouseMigrator>().ApplyAsync(ClickHouseMigration.FromAssembly(typeof(TransformerCommands).Assembly), Scheduling.ScheduleService.Component, CancellationToken.None);
+        await services.GetRequiredService<ClickHouseMigrator>().ApplyAsync(ScheduleService.Migrations, ScheduleService.Component, CancellationToken.None);
         var tables = services.GetRequiredService<IRetentionTables>().Resolve();
         var actions = await services.GetRequiredService<RetentionRunner>().RunAsync(tables, args.DryRun, CancellationToken.None);
         await output.WriteLineAsync(args.DryRun ? "retention plan (dry run, nothing changed):" : "retention done:");

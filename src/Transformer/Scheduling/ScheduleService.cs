@@ -18,6 +18,9 @@ public sealed class ScheduleService(
 {
     public const string Component = "transformer";
 
+    /// <summary>The Transformer's own tables: run history, test results, retention log.</summary>
+    public static IReadOnlyList<ClickHouseMigration> Migrations { get; } = ClickHouseMigration.FromAssembly(typeof(ScheduleService).Assembly);
+
     private readonly Dictionary<string, GroupSchedule> _groups = new(StringComparer.Ordinal);
     private readonly TaskCompletionSource _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
@@ -37,7 +40,7 @@ public sealed class ScheduleService(
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        await ApplyMigrationsAsync(stoppingToken);
+        await migrator.ApplyUntilDoneAsync(Migrations, Component, onRetry: null, stoppingToken);
         _ready.TrySetResult();
         if (!options.Value.ScheduleEnabled)
         {
@@ -90,26 +93,6 @@ public sealed class ScheduleService(
         {
             logger.LogError(ex, "Run ({Trigger}) failed as a whole; the next one retries", request.Trigger);
             return null;
-        }
-    }
-
-    private async Task ApplyMigrationsAsync(CancellationToken stoppingToken)
-    {
-        var migrations = ClickHouseMigration.FromAssembly(typeof(ScheduleService).Assembly);
-        var delay = TimeSpan.FromMilliseconds(200);
-        while (true)
-        {
-            try
-            {
-                await migrator.ApplyAsync(migrations, Component, stoppingToken);
-                return;
-            }
-            catch (Exception ex) when (ex is ClickHouseUnavailableException or ClickHouseServerException { IsQueryError: false })
-            {
-                logger.LogWarning("The Transformer's tables are not created yet, retrying in {Delay}: {Error}", delay, ex.Message);
-                await Task.Delay(delay, time, stoppingToken);
-                delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromSeconds(5).Ticks));
-            }
         }
     }
 
