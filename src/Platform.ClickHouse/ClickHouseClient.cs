@@ -63,6 +63,10 @@ public sealed class ClickHouseClient
         return (await response.Content.ReadAsStringAsync(cancellationToken)).TrimEnd('\n');
     }
 
+    /// <summary>Runs a query whose answer is one whole number (a count, a Unix time).</summary>
+    public async Task<long> QueryLongAsync(string sql, ClickHouseQueryOptions? options = null, CancellationToken cancellationToken = default) =>
+        long.Parse(await QueryScalarAsync(sql, options, cancellationToken), System.Globalization.CultureInfo.InvariantCulture);
+
     /// <summary>Runs a query and deserializes each JSONEachRow line into <typeparamref name="T"/>.</summary>
     public async Task<List<T>> QueryAsync<T>(string sql, JsonTypeInfo<T> typeInfo, ClickHouseQueryOptions? options = null, CancellationToken cancellationToken = default)
     {

@@ -20,6 +20,12 @@ public class ClickHouseClientTests(ClickHouseFixture clickHouse) : IClassFixture
     }
 
     [Fact]
+    public async Task AWholeNumberAnswerIsReadAsALong()
+    {
+        Assert.Equal(4_294_967_296L, await clickHouse.Client.QueryLongAsync("SELECT toUInt64(4294967296)"));
+    }
+
+    [Fact]
     public async Task PerQuerySettingsReachTheServerAndOnlyPlainNamesPass()
     {
         var options = new ClickHouseQueryOptions { Settings = new Dictionary<string, string> { ["max_threads"] = "1", ["max_bytes_before_external_group_by"] = "123456789" } };

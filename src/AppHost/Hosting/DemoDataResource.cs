@@ -49,7 +49,7 @@ public sealed class DemoDataResource(string name, PostgresDatabaseResource platf
         var client = new ClickHouseClient(http, ClickHouseConnectionSettings.Parse(clickHouse.ConnectionString!));
         var deadline = DateTimeOffset.UtcNow.AddSeconds(60);
         var sql = $"SELECT uniqExact(event_id) FROM raw_events WHERE tenant_id = {ClickHouseSql.Literal(TenantId)} AND event_id LIKE 'demo-%' AND event_time >= now() - INTERVAL 2 DAY";
-        while (long.Parse(await client.QueryScalarAsync(sql, cancellationToken: cancellationToken), System.Globalization.CultureInfo.InvariantCulture) < EventsSent)
+        while (await client.QueryLongAsync(sql, cancellationToken: cancellationToken) < EventsSent)
         {
             if (DateTimeOffset.UtcNow > deadline)
             {

@@ -83,9 +83,9 @@ public sealed class Materializer(ClickHouseClient client, TransformerOptions opt
         }
 
         var timeColumn = ClickHouseSql.Identifier(build.Model.Config.TimeColumn!);
-        var rows = long.Parse(await client.QueryScalarAsync(
+        var rows = await client.QueryLongAsync(
             $"SELECT count() FROM {Table(build.Table)} WHERE {timeColumn} >= {ClickHouseSql.Literal(DateOnly.FromDateTime(window.Start.UtcDateTime))} AND {timeColumn} < {ClickHouseSql.Literal(DateOnly.FromDateTime(window.End.UtcDateTime))}",
-            cancellationToken: cancellationToken), CultureInfo.InvariantCulture);
+            cancellationToken: cancellationToken);
 
         // One partition per day: each REPLACE swaps a whole day atomically, and a day the new build has
         // no rows for becomes empty, as it should. Rows the query returned outside the window stay out.
@@ -108,10 +108,10 @@ public sealed class Materializer(ClickHouseClient client, TransformerOptions opt
         }
 
         // The window starts at the newest time already appended: the query takes what is newer.
-        var newest = await client.QueryScalarAsync(
+        var newest = await client.QueryLongAsync(
             $"SELECT toUnixTimestamp(toDateTime(max({ClickHouseSql.Identifier(build.Model.Config.TimeColumn!)}))) FROM {Table(build.Model.Name)}",
             cancellationToken: cancellationToken);
-        var window = new BuildWindow(DateTimeOffset.FromUnixTimeSeconds(long.Parse(newest, CultureInfo.InvariantCulture)), BuildWindow.AllTime.End);
+        var window = new BuildWindow(DateTimeOffset.FromUnixTimeSeconds(newest), BuildWindow.AllTime.End);
 
         // Built apart first, so a failing query appends nothing, then moved in with one INSERT.
         var rows = await CreateBuildTableAsync(build, window, cancellationToken);
@@ -132,7 +132,7 @@ public sealed class Materializer(ClickHouseClient client, TransformerOptions opt
             + $" ORDER BY {config.OrderBy ?? "tuple()"}"
             + $" AS {Render(build.Model, window)}";
         await ExecuteAsync(ddl, cancellationToken);
-        return long.Parse(await client.QueryScalarAsync($"SELECT count() FROM {Table(build.Table)}", cancellationToken: cancellationToken), CultureInfo.InvariantCulture);
+        return await client.QueryLongAsync($"SELECT count() FROM {Table(build.Table)}", cancellationToken: cancellationToken);
     }
 
     /// <summary>Puts the build table in the live table's place with one RENAME (18.16 has no EXCHANGE TABLES), then drops the old one.</summary>

@@ -1,4 +1,3 @@
-using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Platform.ClickHouse;
@@ -34,7 +33,7 @@ public sealed class DataTestRunner(ClickHouseClient client, TransformerOptions o
         var queryOptions = new ClickHouseQueryOptions { MaxExecutionTime = options.BuildTimeout, Readonly = true, Settings = options.BuildSettings };
         try
         {
-            var failures = long.Parse(await client.QueryScalarAsync($"SELECT count() FROM ({failing})", queryOptions, cancellationToken), CultureInfo.InvariantCulture);
+            var failures = await client.QueryLongAsync($"SELECT count() FROM ({failing})", queryOptions, cancellationToken);
             var samples = new List<string>();
             if (failures > 0 && options.TestFailureSamples > 0)
             {
