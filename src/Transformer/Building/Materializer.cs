@@ -65,10 +65,9 @@ public sealed class Materializer(ClickHouseClient client, TransformerOptions opt
 
     private async Task<BuildResult> BuildIncrementalAsync(Build build, BuildWindow window, bool fullRefresh, CancellationToken cancellationToken)
     {
-        if (fullRefresh || !await ExistsAsync(build.Model.Name, cancellationToken))
+        if (await BuildWholeIfDueAsync(build, fullRefresh, cancellationToken) is { } whole)
         {
-            var all = await BuildTableAsync(build, cancellationToken);
-            return all with { Note = fullRefresh ? "full refresh" : "first build" };
+            return whole;
         }
 
         await CreateBuildTableAsync(build, window, cancellationToken);
@@ -101,10 +100,9 @@ public sealed class Materializer(ClickHouseClient client, TransformerOptions opt
 
     private async Task<BuildResult> BuildAppendAsync(Build build, bool fullRefresh, CancellationToken cancellationToken)
     {
-        if (fullRefresh || !await ExistsAsync(build.Model.Name, cancellationToken))
+        if (await BuildWholeIfDueAsync(build, fullRefresh, cancellationToken) is { } whole)
         {
-            var all = await BuildTableAsync(build, cancellationToken);
-            return all with { Note = fullRefresh ? "full refresh" : "first build" };
+            return whole;
         }
 
         // The window starts at the newest time already appended: the query takes what is newer.
@@ -123,6 +121,18 @@ public sealed class Materializer(ClickHouseClient client, TransformerOptions opt
         return new BuildResult(rows, window);
     }
 
+    /// <summary>An incremental or append model is built whole, like a table, on its first build and on a full refresh.</summary>
+    private async Task<BuildResult?> BuildWholeIfDueAsync(Build build, bool fullRefresh, CancellationToken cancellationToken)
+    {
+        if (!fullRefresh && await ExistsAsync(build.Model.Name, cancellationToken))
+        {
+            return null;
+        }
+
+        var all = await BuildTableAsync(build, cancellationToken);
+        return all with { Note = fullRefresh ? "full refresh" : "first build" };
+    }
+
     private async Task<long> CreateBuildTableAsync(Build build, BuildWindow window, CancellationToken cancellationToken)
     {
         var config = build.Model.Config;
@@ -138,11 +148,10 @@ public sealed class Materializer(ClickHouseClient client, TransformerOptions opt
     /// <summary>Puts the build table in the live table's place with one RENAME (18.16 has no EXCHANGE TABLES), then drops the old one.</summary>
     private async Task SwapInAsync(Build build, CancellationToken cancellationToken)
     {
-        var old = build.Old;
         if (await ExistsAsync(build.Model.Name, cancellationToken))
         {
-            await ExecuteAsync($"RENAME TABLE {Table(build.Model.Name)} TO {Table(old)}, {Table(build.Table)} TO {Table(build.Model.Name)}", cancellationToken);
-            await DropIfExistsAsync(old, cancellationToken);
+            await ExecuteAsync($"RENAME TABLE {Table(build.Model.Name)} TO {Table(build.Old)}, {Table(build.Table)} TO {Table(build.Model.Name)}", cancellationToken);
+            await DropIfExistsAsync(build.Old, cancellationToken);
         }
         else
         {
@@ -204,9 +213,7 @@ public sealed class Materializer(ClickHouseClient client, TransformerOptions opt
 
         foreach (var name in names.Split(' ', StringSplitOptions.RemoveEmptyEntries))
         {
-            var stamp = name[(name.LastIndexOf("__", StringComparison.Ordinal) + 2)..].Split('_') is [_, var seconds, _]
-                && long.TryParse(seconds, NumberStyles.None, CultureInfo.InvariantCulture, out var s) ? DateTimeOffset.FromUnixTimeSeconds(s) : DateTimeOffset.MinValue;
-            if (now - stamp > options.BuildTimeout + TimeSpan.FromMinutes(5))
+            if (now - Build.StartedAt(name) > options.BuildTimeout + TimeSpan.FromMinutes(5))
             {
                 logger.LogWarning("Dropping {Table}, left by a build that did not finish", name);
                 await TryDropAsync(name);
@@ -215,20 +222,23 @@ public sealed class Materializer(ClickHouseClient client, TransformerOptions opt
     }
 
     /// <summary>One build's side tables: <c>model__build_SECONDS_RANDOM</c> and <c>model__old_SECONDS_RANDOM</c>.</summary>
-    private sealed record Build(Model Model, string Table, string Old)
+    private sealed record Build(Model Model, string Suffix)
     {
         public Build(Model model, DateTimeOffset now)
-            : this(model, Name(model, "build", now, out var suffix), $"{model.Name}__old_{suffix}")
+            : this(model, $"{now.ToUnixTimeSeconds()}_{Random.Shared.Next(0x10000):x4}")
         {
         }
 
-        private static string Name(Model model, string kind, DateTimeOffset now, out string suffix)
-        {
-            suffix = $"{now.ToUnixTimeSeconds()}_{Random.Shared.Next(0x10000):x4}";
-            return $"{model.Name}__{kind}_{suffix}";
-        }
+        public string Table => $"{Model.Name}__build_{Suffix}";
+
+        public string Old => $"{Model.Name}__old_{Suffix}";
+
+        /// <summary>When the build that named a side table started; the distant past for a name not made here.</summary>
+        public static DateTimeOffset StartedAt(string sideTable) =>
+            sideTable[(sideTable.LastIndexOf("__", StringComparison.Ordinal) + 2)..].Split('_') is [_, var seconds, _]
+            && long.TryParse(seconds, NumberStyles.None, CultureInfo.InvariantCulture, out var unix)
+                ? DateTimeOffset.FromUnixTimeSeconds(unix) : DateTimeOffset.MinValue;
     }
 
     private string Table(string name) => ClickHouseSql.Table(Database, name);
-
 }
