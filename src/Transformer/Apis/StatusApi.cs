@@ -14,29 +14,29 @@ public static class StatusApi
         var status = app.MapGroup("/v1/status").WithTags("Status");
         status.MapGet("/", (ModelRunner runner, ScheduleService schedule) =>
             TypedResults.Ok(new TransformerStatus(
-                runner.Project.Models.Select(m => Describe(m, runner.States[m.Name])).ToList(),
+                runner.Project.Models.Select(m => Describe(m, runner.States[m.Name] ?? ModelState.NeverBuilt(m.Name))).ToList(),
                 schedule.Groups)));
         status.MapGet("/{model}", IResult (string model, ModelRunner runner) =>
             runner.Project.Contains(model)
-                ? TypedResults.Ok(Describe(runner.Project[model], runner.States[model]))
+                ? TypedResults.Ok(Describe(runner.Project[model], runner.States[model] ?? ModelState.NeverBuilt(model)))
                 : TypedResults.Problem(title: "Unknown model", detail: $"No model is named '{model}'.", statusCode: StatusCodes.Status404NotFound));
         return app;
     }
 
-    private static ModelStatus Describe(Model model, ModelState? state) => new(
+    private static ModelStatus Describe(Model model, ModelState state) => new(
         model.Name,
         model.Layer,
-        model.Config.Materialized.ToString().ToLowerInvariant(),
+        model.MaterializedName,
         model.Config.Group,
         model.DependsOn,
-        state?.Status ?? "never built",
-        state?.LastRunAt,
-        state?.LastSuccessAt,
-        state?.Rows ?? 0,
-        (long)(state?.Duration.TotalMilliseconds ?? 0),
-        state?.Error,
-        state?.BlocksDependents ?? false,
-        (state?.Tests ?? []).Select(t => new TestStatus(t.Test, t.Status, t.Failures, t.Samples.Select(Parse).ToList(), t.Error)).ToList());
+        state.Status,
+        state.LastRunAt,
+        state.LastSuccessAt,
+        state.Rows,
+        (long)state.Duration.TotalMilliseconds,
+        state.Error,
+        state.BlocksDependents,
+        state.Tests.Select(t => new TestStatus(t.Test, t.Status, t.Failures, t.Samples.Select(Parse).ToList(), t.Error)).ToList());
 
     private static JsonElement Parse(string sample)
     {

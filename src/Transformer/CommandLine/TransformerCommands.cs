@@ -105,7 +105,7 @@ public static class TransformerCommands
             var reads = model.DependsOn.Concat(model.Sql.Sources.Select(s => $"source {s.Source}.{s.Table}"));
             var extra = model.Config.Materialized == Materialization.Incremental ? $" (by {model.Config.TimeColumn})" : "";
             await output.WriteLineAsync(
-                $"{model.Name.PadRight(width)}{model.Config.Materialized.ToString().ToLowerInvariant(),-13}{model.Config.Group,-8}{model.Layer,-10}{string.Join(", ", reads)}{extra}");
+                $"{model.Name.PadRight(width)}{model.MaterializedName,-13}{model.Config.Group,-8}{model.Layer,-10}{string.Join(", ", reads)}{extra}");
         }
 
         return 0;
@@ -141,7 +141,7 @@ public static class TransformerCommands
             var detail = result.Status == ModelRunStatus.Succeeded
                 ? $"{result.Rows} rows{(result.Note is null ? "" : $", {result.Note}")}"
                 : result.Error;
-            await output.WriteLineAsync($"  {result.Status.ToString().ToLowerInvariant(),-10}{result.Model,-28}{(long)result.Duration.TotalMilliseconds,7} ms  {detail}");
+            await output.WriteLineAsync($"  {result.StatusName,-10}{result.Model,-28}{(long)result.Duration.TotalMilliseconds,7} ms  {detail}");
             foreach (var test in result.Tests)
             {
                 await output.WriteLineAsync($"      test {test.Status,-7}{test.Test}{(test.Passed ? "" : $": {test.Failures} failing rows{(test.Error is null ? "" : $" ({test.Error})")}")}");

@@ -10,4 +10,10 @@ public sealed record Model(string Name, string Path, ModelConfig Config, SqlTemp
     public IReadOnlyList<string> DependsOn => Sql.Refs;
 
     public int LookbackDays(TransformerOptions options) => Config.LookbackDays ?? options.DefaultLookbackDays;
+
+    /// <summary>The materialization as the history, status and command line spell it: view, table, incremental, append.</summary>
+    public string MaterializedName => Config.Materialized.ToString().ToLowerInvariant();
+
+    /// <summary>Whether these test results make the model's dependents skip.</summary>
+    public bool BlocksDependents(IEnumerable<DataTests.DataTestResult> tests) => Config.BlockDependentsOnTestFailure && tests.Any(t => !t.Passed);
 }

@@ -85,9 +85,9 @@ public sealed class ModelRunner
         if (request.TestOnly)
         {
             var tests = await _tests.RunAsync(model, started, cancellationToken);
-            var blocks = model.Config.BlockDependentsOnTestFailure && tests.Any(t => !t.Passed);
+            var blocks = model.BlocksDependents(tests);
             States.RecordTests(model.Name, tests, blocks);
-            await _history.RecordAsync(runId, request.Trigger, model, new ModelRunResult(model.Name, ModelRunStatus.Skipped, 0, null, started, _time.GetUtcNow(), tests), null, cancellationToken);
+            await _history.RecordTestsAsync(runId, model, tests, _time.GetUtcNow(), cancellationToken);
             LogTests(model, tests);
             return new ModelRunResult(model.Name, ModelRunStatus.Succeeded, 0, null, started, _time.GetUtcNow(), tests) { BlocksDependents = blocks, Note = "tests only" };
         }
@@ -117,7 +117,7 @@ public sealed class ModelRunner
                 result = new ModelRunResult(model.Name, ModelRunStatus.Succeeded, build.Rows, null, started, _time.GetUtcNow(), tests)
                 {
                     Note = build.Note,
-                    BlocksDependents = model.Config.BlockDependentsOnTestFailure && tests.Any(t => !t.Passed),
+                    BlocksDependents = model.BlocksDependents(tests),
                 };
                 _logger.LogInformation(
                     "Built {Model} ({Materialized}, {Window}{Note}) in {Duration} ms: {Rows} rows",

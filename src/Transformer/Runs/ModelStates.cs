@@ -15,6 +15,8 @@ public sealed record ModelState(
     IReadOnlyList<DataTestResult> Tests,
     bool BlocksDependents)
 {
+    public static ModelState NeverBuilt(string model) => new(model, "never built", null, null, 0, TimeSpan.Zero, null, [], false);
+
     /// <summary>Dependents must not build on this model's current data.</summary>
     public bool Unusable => Status == "failed" || BlocksDependents || LastSuccessAt is null;
 }
@@ -48,14 +50,13 @@ public sealed class ModelStates
     public void RecordTests(string model, IReadOnlyList<DataTestResult> tests, bool blocks) =>
         _states.AddOrUpdate(
             model,
-            _ => new ModelState(model, "never built", null, null, 0, TimeSpan.Zero, null, tests, blocks),
+            _ => ModelState.NeverBuilt(model) with { Tests = tests, BlocksDependents = blocks },
             (_, previous) => previous with { Tests = tests, BlocksDependents = blocks });
 
     private static ModelState Next(ModelState? previous, ModelRunResult result) => result.Status switch
     {
         // A skip says nothing new about the model's data: keep what was known, note why it skipped.
-        ModelRunStatus.Skipped => (previous ?? new ModelState(result.Model, "never built", null, null, 0, TimeSpan.Zero, null, [], false))
-            with { Error = result.Error },
+        ModelRunStatus.Skipped => (previous ?? ModelState.NeverBuilt(result.Model)) with { Error = result.Error },
         ModelRunStatus.Failed => new ModelState(result.Model, "failed", result.FinishedAt, previous?.LastSuccessAt, 0, result.Duration, result.Error, previous?.Tests ?? [], previous?.BlocksDependents ?? false),
         _ => new ModelState(result.Model, "succeeded", result.FinishedAt, result.FinishedAt, result.Rows, result.Duration, null, result.Tests, result.BlocksDependents),
     };

@@ -15,28 +15,36 @@ public sealed class RunHistory(ClickHouseClient client, ILogger logger)
 {
     public async Task RecordAsync(string runId, string trigger, Model model, ModelRunResult result, BuildWindow? window, CancellationToken cancellationToken)
     {
+        var covered = window ?? BuildWindow.AllTime;
+        var row = new TransformRunRow(
+            runId, model.Name, model.MaterializedName, trigger,
+            result.StartedAt.ToUnixTimeSeconds(), result.FinishedAt.ToUnixTimeSeconds(), result.StatusName,
+            result.Rows, covered.Start.ToUnixTimeSeconds(), covered.End.ToUnixTimeSeconds(), result.Error ?? "");
+        await TryRecordAsync(model, async () =>
+        {
+            await client.InsertAsync("transform_runs", [row], RunJsonContext.Default.TransformRunRow, cancellationToken);
+            await InsertTestsAsync(runId, result.Tests, result.FinishedAt, cancellationToken);
+        });
+    }
+
+    /// <summary>Data test results of a run that built nothing (the <c>test</c> command).</summary>
+    public Task RecordTestsAsync(string runId, Model model, IReadOnlyList<DataTestResult> tests, DateTimeOffset checkedAt, CancellationToken cancellationToken) =>
+        TryRecordAsync(model, () => InsertTestsAsync(runId, tests, checkedAt, cancellationToken));
+
+    private async Task TryRecordAsync(Model model, Func<Task> record)
+    {
         try
         {
-            if (result.Status != ModelRunStatus.Skipped || result.Error is not null)
-            {
-                var row = new TransformRunRow(
-                    runId, model.Name, model.Config.Materialized.ToString().ToLowerInvariant(), trigger,
-                    result.StartedAt.ToUnixTimeSeconds(), result.FinishedAt.ToUnixTimeSeconds(), result.Status.ToString().ToLowerInvariant(),
-                    result.Rows, (window ?? BuildWindow.AllTime).Start.ToUnixTimeSeconds(), (window ?? BuildWindow.AllTime).End.ToUnixTimeSeconds(),
-                    result.Error ?? "");
-                await client.InsertAsync("transform_runs", [row], RunJsonContext.Default.TransformRunRow, cancellationToken);
-            }
-
-            await RecordTestsAsync(runId, result.Tests, result.FinishedAt, cancellationToken);
+            await record();
         }
         catch (Exception ex) when (ex is ClickHouseUnavailableException or ClickHouseServerException)
         {
-            // The build's outcome stands and is in memory; only its record is missing.
+            // The outcome stands and is in memory; only its record is missing.
             logger.LogWarning("Could not record the run of {Model}: {Error}", model.Name, ex.Message);
         }
     }
 
-    public async Task RecordTestsAsync(string runId, IReadOnlyList<DataTestResult> tests, DateTimeOffset checkedAt, CancellationToken cancellationToken)
+    private async Task InsertTestsAsync(string runId, IReadOnlyList<DataTestResult> tests, DateTimeOffset checkedAt, CancellationToken cancellationToken)
     {
         if (tests.Count == 0)
         {
@@ -104,7 +112,7 @@ public sealed class RunHistory(ClickHouseClient client, ILogger logger)
                 r.Model, r.Status, DateTimeOffset.FromUnixTimeSeconds(r.LastRun),
                 r.LastSuccess > 0 ? DateTimeOffset.FromUnixTimeSeconds(r.LastSuccess) : null,
                 r.Rows, TimeSpan.FromSeconds(r.Seconds), r.Error.Length == 0 ? null : r.Error, modelTests,
-                project[r.Model].Config.BlockDependentsOnTestFailure && modelTests.Any(t => !t.Passed));
+                project[r.Model].BlocksDependents(modelTests));
         }).ToList();
     }
 }

@@ -46,6 +46,9 @@ public sealed record ModelRunResult(
 
     public TimeSpan Duration => FinishedAt - StartedAt;
 
+    /// <summary>The status as the history, metrics and command line spell it: succeeded, failed, skipped.</summary>
+    public string StatusName => Status.ToString().ToLowerInvariant();
+
     /// <summary>A data test failed on a model that blocks its dependents when that happens.</summary>
     public bool BlocksDependents { get; init; }
 }

@@ -24,7 +24,7 @@ public sealed class TransformerMetrics
     public void Record(ModelRunResult result)
     {
         var model = new KeyValuePair<string, object?>("model", result.Model);
-        _builds.Add(1, model, new("status", result.Status.ToString().ToLowerInvariant()));
+        _builds.Add(1, model, new("status", result.StatusName));
         if (result.Status != ModelRunStatus.Skipped)
         {
             _buildDuration.Record(result.Duration.TotalSeconds, model);
