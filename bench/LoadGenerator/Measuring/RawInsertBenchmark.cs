@@ -2,7 +2,7 @@ using System.Diagnostics;
 using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json;
-using System.Text.Json.Serialization;
+using Ingestor.Consumption;
 using LoadGenerator.Events;
 using Platform.ClickHouse;
 
@@ -35,7 +35,7 @@ public sealed class RawInsertBenchmark(ClickHouseClient clickHouse, HttpClient h
             // Another seed than the load's templates: same shape and mix, and the rows' ids are new anyway.
             var catalog = new EventCatalog(seed: 7);
             var specs = Enumerable.Range(0, 4096).Select(_ => catalog.Next()).ToArray();
-            var batch = new List<RawRow>(batchRows);
+            var batch = new List<RawEventRow>(batchRows);
             var client = TimeSpan.Zero;
             var server = TimeSpan.Zero;
             long bytes = 0;
@@ -47,11 +47,11 @@ public sealed class RawInsertBenchmark(ClickHouseClient clickHouse, HttpClient h
                 var first = ids.Reserve((int)Math.Min(batchRows, rows - done));
                 for (var i = 0; i < Math.Min(batchRows, rows - done); i++)
                 {
-                    batch.Add(RawRow.From(specs[(done + i) % specs.Length], tenantId, ids.Format(first + i), now));
+                    batch.Add(RawRows.From(specs[(done + i) % specs.Length], tenantId, ids.Format(first + i), now));
                 }
 
                 var started = Stopwatch.GetTimestamp();
-                await clickHouse.InsertAsync(table, batch, RawRowJsonContext.Default.RawRow, cancellationToken);
+                await clickHouse.InsertAsync(table, batch, RawEventJsonContext.Default.RawEventRow, cancellationToken);
                 client += Stopwatch.GetElapsedTime(started);
 
                 var serialised = Serialise(batch);
@@ -70,12 +70,12 @@ public sealed class RawInsertBenchmark(ClickHouseClient clickHouse, HttpClient h
         }
     }
 
-    private static byte[] Serialise(List<RawRow> rows)
+    private static byte[] Serialise(List<RawEventRow> rows)
     {
         using var buffer = new MemoryStream(rows.Count * 900);
         foreach (var row in rows)
         {
-            JsonSerializer.Serialize(buffer, row, RawRowJsonContext.Default.RawRow);
+            JsonSerializer.Serialize(buffer, row, RawEventJsonContext.Default.RawEventRow);
             buffer.WriteByte((byte)'\n');
         }
 
@@ -100,45 +100,13 @@ public sealed class RawInsertBenchmark(ClickHouseClient clickHouse, HttpClient h
     }
 }
 
-/// <summary>A <c>raw_events</c> row as the Ingestor's <c>RawEventRow</c> serialises it (see src/Ingestor/Consumption/RawEventRow.cs).</summary>
-public sealed record RawRow(
-    string TenantId,
-    string EventId,
-    string EventType,
-    string EventName,
-    string EventVersion,
-    string UserId,
-    string AnonymousId,
-    string SessionId,
-    long EventTime,
-    int EventTimeMs,
-    long OriginalTime,
-    long SentAt,
-    long ReceivedAt,
-    string Properties,
-    string Context,
-    string AppVersion,
-    string Os,
-    string Device,
-    string Locale,
-    string Timezone,
-    string Country,
-    string Library,
-    string Page,
-    string UserAgent,
-    string Traits,
-    string PreviousId,
-    string GroupId,
-    int SchemaVersion)
+/// <summary>A generated event as the Ingestor stores it: the Ingestor's own row type, so the insert measured is the one it makes.</summary>
+internal static class RawRows
 {
-    public static RawRow From(EventSpec e, string tenantId, string eventId, DateTimeOffset now) => new(
+    public static RawEventRow From(EventSpec e, string tenantId, string eventId, DateTimeOffset now) => new(
         tenantId, eventId, "track", e.Name, "", e.UserId, e.AnonymousId, e.SessionId,
         now.ToUnixTimeSeconds(), (int)(now.ToUnixTimeMilliseconds() % 1000), now.ToUnixTimeSeconds(), 0, now.ToUnixTimeSeconds(),
         e.PropertiesJson, e.ContextJson,
         e.Context.AppVersion, e.Context.Os, e.Context.Device, e.Context.Locale, e.Context.Timezone, e.Context.Country, e.Context.Library, e.Context.Page, e.Context.UserAgent,
-        "{}", "", "", 2);
+        "{}", "", "", 2, now.ToUnixTimeSeconds());
 }
-
-[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower)]
-[JsonSerializable(typeof(RawRow))]
-internal sealed partial class RawRowJsonContext : JsonSerializerContext;
