@@ -1,3 +1,8 @@
+if (Api.CommandLine.ApiCommands.IsCommand(args))
+{
+    return Api.CommandLine.ApiCommands.Run(args, Console.Out, Console.Error);
+}
+
 var builder = WebApplication.CreateBuilder(args);
 
 builder.AddServiceDefaults();
@@ -6,6 +11,11 @@ builder.AddApplicationServices();
 var app = builder.Build();
 
 app.MapDefaultEndpoints();
-app.MapEventsApi();
+app.UseOutputCache();
+app.UseRateLimiter();
+
+app.MapOpenApi();
+app.MapMetricsApis();
 
 app.Run();
+return 0;

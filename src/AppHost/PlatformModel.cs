@@ -31,6 +31,7 @@ public static class PlatformModel
             .WaitFor(ingestor);
 
         builder.AddProject("api", "Api", preferredPort: 5081)
+            .WithSecret("Api__Jwt__SigningKey", "jwt-signing-key")
             .WithReference(clickhouse).WithReference(platformDb).WithReference(ingestor).WithReference(transformer)
             .WaitFor(ingestor).WaitFor(platformDb);
 

@@ -37,13 +37,20 @@ public sealed class ApiKeyAuthenticationHandler(
             return AuthenticateResult.NoResult();
         }
 
-        var tenantId = await tenants.ResolveAsync(key, Options.Kind, Context.RequestAborted);
-        if (tenantId is null)
+        var resolved = await tenants.ResolveKeyAsync(key, Options.Kind, Context.RequestAborted);
+        if (resolved is null)
         {
             return AuthenticateResult.Fail("The key is unknown, revoked, or of the wrong kind.");
         }
 
-        var identity = new ClaimsIdentity([new Claim(TenantClaims.TenantId, tenantId), new Claim(TenantClaims.KeyKind, Options.Kind.ToString())], Scheme.Name);
+        var claims = new List<Claim> { new(TenantClaims.TenantId, resolved.TenantId), new(TenantClaims.KeyKind, Options.Kind.ToString()) };
+        if (Options.Kind == ApiKeyKind.Read)
+        {
+            // One space-separated scope claim, as OAuth access tokens carry it, so keys and tokens read alike.
+            claims.Add(new Claim(TenantClaims.Scope, string.Join(' ', resolved.Scopes.Prepend(ApiScopes.Metrics))));
+        }
+
+        var identity = new ClaimsIdentity(claims, Scheme.Name);
         return AuthenticateResult.Success(new AuthenticationTicket(new ClaimsPrincipal(identity), Scheme.Name));
     }
 
@@ -100,8 +107,13 @@ public static class TenantClaims
 {
     public const string TenantId = "tenant_id";
     public const string KeyKind = "key_kind";
+    public const string Scope = "scope";
 
     /// <summary>The authenticated caller's tenant; every query and every write is scoped to it.</summary>
     public static string GetTenantId(this ClaimsPrincipal user) =>
         user.FindFirst(TenantId)?.Value ?? throw new InvalidOperationException("The request is not authenticated with a tenant.");
+
+    /// <summary>Whether the caller's space-separated <c>scope</c> claims include <paramref name="scope"/>.</summary>
+    public static bool HasScope(this ClaimsPrincipal user, string scope) =>
+        user.FindAll(Scope).Any(c => c.Value.Split(' ', StringSplitOptions.RemoveEmptyEntries).Contains(scope, StringComparer.Ordinal));
 }

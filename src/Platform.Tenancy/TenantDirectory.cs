@@ -18,10 +18,13 @@ public enum ApiKeyKind
 /// tokens stored only as SHA-256 hashes (a leaked table reveals no usable key); lookups are cached
 /// briefly so intake does not query PostgreSQL per request.
 /// </summary>
+/// <summary>A live key: its tenant, and the scopes it carries beyond its kind's.</summary>
+public sealed record ResolvedKey(string TenantId, IReadOnlyList<string> Scopes);
+
 public sealed partial class TenantDirectory(NpgsqlDataSource dataSource, TimeProvider time)
 {
     private static readonly TimeSpan CacheFor = TimeSpan.FromSeconds(30);
-    private readonly ConcurrentDictionary<string, (string? TenantId, DateTimeOffset Until)> _cache = new();
+    private readonly ConcurrentDictionary<string, (ResolvedKey? Key, DateTimeOffset Until)> _cache = new();
     private readonly ConcurrentDictionary<string, (TenantIntakeProfile? Profile, DateTimeOffset Until)> _profiles = new();
     private Task? _schema;
 
@@ -57,6 +60,8 @@ public sealed partial class TenantDirectory(NpgsqlDataSource dataSource, TimePro
             -- The secret of the tenant's keyed hashes (PII): random per tenant, so hashes never link tenants.
             ALTER TABLE tenants ADD COLUMN IF NOT EXISTS hash_key text NOT NULL
                 DEFAULT replace(gen_random_uuid()::text, '-', '') || replace(gen_random_uuid()::text, '-', '');
+            -- What a read key may read beyond the metrics every read key gets (e.g. 'users': one user's events).
+            ALTER TABLE api_keys ADD COLUMN IF NOT EXISTS scopes text[] NOT NULL DEFAULT '{}';
             """, connection, transaction))
         {
             await command.ExecuteNonQueryAsync(cancellationToken);
@@ -113,14 +118,14 @@ public sealed partial class TenantDirectory(NpgsqlDataSource dataSource, TimePro
             (name, createdAt, settings) = (reader.GetString(0), reader.GetFieldValue<DateTimeOffset>(1), DeserializeSettings(reader.GetString(2)));
         }
 
-        await using var keys = new NpgsqlCommand("SELECT key_hash, kind, prefix, created_at, revoked_at FROM api_keys WHERE tenant_id = $1 ORDER BY created_at", connection) { Parameters = { new() { Value = id } } };
+        await using var keys = new NpgsqlCommand("SELECT key_hash, kind, prefix, created_at, revoked_at, scopes FROM api_keys WHERE tenant_id = $1 ORDER BY created_at", connection) { Parameters = { new() { Value = id } } };
         var list = new List<ApiKeyInfo>();
         await using (var reader = await keys.ExecuteReaderAsync(cancellationToken))
         {
             while (await reader.ReadAsync(cancellationToken))
             {
                 list.Add(new ApiKeyInfo(KeyId(reader.GetString(0)), reader.GetString(1), reader.GetString(2), reader.GetFieldValue<DateTimeOffset>(3),
-                    reader.IsDBNull(4) ? null : reader.GetFieldValue<DateTimeOffset>(4)));
+                    reader.IsDBNull(4) ? null : reader.GetFieldValue<DateTimeOffset>(4), reader.GetFieldValue<string[]>(5)));
             }
         }
 
@@ -159,16 +164,26 @@ public sealed partial class TenantDirectory(NpgsqlDataSource dataSource, TimePro
     }
 
     /// <summary>Issues a new key and returns it; this is the only time its plain text exists.</summary>
-    public async Task<string> IssueKeyAsync(string tenantId, ApiKeyKind kind, CancellationToken cancellationToken = default)
+    public Task<string> IssueKeyAsync(string tenantId, ApiKeyKind kind, CancellationToken cancellationToken = default) =>
+        IssueKeyAsync(tenantId, kind, [], cancellationToken);
+
+    /// <summary>Issues a key with extra scopes (read keys only, see <see cref="ApiScopes"/>).</summary>
+    public async Task<string> IssueKeyAsync(string tenantId, ApiKeyKind kind, IReadOnlyCollection<string> scopes, CancellationToken cancellationToken = default)
     {
+        if (scopes.Any(s => !ApiScopes.Grantable.Contains(s)) || (kind == ApiKeyKind.Write && scopes.Count > 0))
+        {
+            throw new ArgumentException(ApiScopes.Rule, nameof(scopes));
+        }
+
         await EnsureSchemaOnceAsync(cancellationToken);
         var prefix = kind == ApiKeyKind.Write ? "wk_" : "rk_";
         var key = prefix + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(20));
-        await using var command = dataSource.CreateCommand("INSERT INTO api_keys (key_hash, tenant_id, kind, prefix) VALUES ($1, $2, $3, $4)");
+        await using var command = dataSource.CreateCommand("INSERT INTO api_keys (key_hash, tenant_id, kind, prefix, scopes) VALUES ($1, $2, $3, $4, $5)");
         command.Parameters.AddWithValue(Hash(key));
         command.Parameters.AddWithValue(tenantId);
         command.Parameters.AddWithValue(KindName(kind));
         command.Parameters.AddWithValue(key[..7]);
+        command.Parameters.AddWithValue(scopes.Distinct().Order(StringComparer.Ordinal).ToArray());
         await command.ExecuteNonQueryAsync(cancellationToken);
         return key;
     }
@@ -204,7 +219,11 @@ public sealed partial class TenantDirectory(NpgsqlDataSource dataSource, TimePro
     public static string KeyIdOf(string key) => KeyId(Hash(key));
 
     /// <summary>The tenant a live key of this kind belongs to, or null for an unknown, revoked or wrong-kind key.</summary>
-    public async Task<string?> ResolveAsync(string key, ApiKeyKind kind, CancellationToken cancellationToken = default)
+    public async Task<string?> ResolveAsync(string key, ApiKeyKind kind, CancellationToken cancellationToken = default) =>
+        (await ResolveKeyAsync(key, kind, cancellationToken))?.TenantId;
+
+    /// <summary>The tenant and extra scopes of a live key of this kind, or null.</summary>
+    public async Task<ResolvedKey?> ResolveKeyAsync(string key, ApiKeyKind kind, CancellationToken cancellationToken = default)
     {
         if (string.IsNullOrEmpty(key) || key.Length > 200)
         {
@@ -215,16 +234,24 @@ public sealed partial class TenantDirectory(NpgsqlDataSource dataSource, TimePro
         var now = time.GetUtcNow();
         if (_cache.TryGetValue(cacheKey, out var cached) && cached.Until > now)
         {
-            return cached.TenantId;
+            return cached.Key;
         }
 
         await EnsureSchemaOnceAsync(cancellationToken);
-        await using var command = dataSource.CreateCommand("SELECT tenant_id FROM api_keys WHERE key_hash = $1 AND kind = $2 AND revoked_at IS NULL");
+        await using var command = dataSource.CreateCommand("SELECT tenant_id, scopes FROM api_keys WHERE key_hash = $1 AND kind = $2 AND revoked_at IS NULL");
         command.Parameters.AddWithValue(Hash(key));
         command.Parameters.AddWithValue(KindName(kind));
-        var tenantId = await command.ExecuteScalarAsync(cancellationToken) as string;
-        _cache[cacheKey] = (tenantId, now + CacheFor);
-        return tenantId;
+        ResolvedKey? resolved = null;
+        await using (var reader = await command.ExecuteReaderAsync(cancellationToken))
+        {
+            if (await reader.ReadAsync(cancellationToken))
+            {
+                resolved = new ResolvedKey(reader.GetString(0), reader.GetFieldValue<string[]>(1));
+            }
+        }
+
+        _cache[cacheKey] = (resolved, now + CacheFor);
+        return resolved;
     }
 
     private Task EnsureSchemaOnceAsync(CancellationToken cancellationToken)

@@ -36,12 +36,20 @@ public sealed record TenantSettings
 
     /// <summary>Overrides the Collector's default events-per-second limit for this tenant.</summary>
     public int? EventsPerSecond { get; init; }
+
+    /// <summary>The IANA time zone the Api uses for day and week boundaries when a query names none (null: UTC).</summary>
+    public string? TimeZone { get; init; }
+
+    /// <summary>Whether <paramref name="id"/> is an IANA time zone this machine knows, written as IANA writes it.</summary>
+    public static bool IsKnownTimeZone(string? id) =>
+        id is { Length: > 0 and <= 64 } && !id.Contains("..", StringComparison.Ordinal) && System.Text.RegularExpressions.Regex.IsMatch(id, "^[A-Za-z][A-Za-z0-9_+/-]*$")
+        && TimeZoneInfo.TryFindSystemTimeZoneById(id, out var zone) && zone.HasIanaId;
 }
 
 /// <summary>A tenant as the admin path shows it, with its keys (never their plain text).</summary>
 public sealed record TenantInfo(string Id, string Name, DateTimeOffset CreatedAt, TenantSettings Settings, IReadOnlyList<ApiKeyInfo> Keys);
 
-public sealed record ApiKeyInfo(string Id, string Kind, string Prefix, DateTimeOffset CreatedAt, DateTimeOffset? RevokedAt);
+public sealed record ApiKeyInfo(string Id, string Kind, string Prefix, DateTimeOffset CreatedAt, DateTimeOffset? RevokedAt, IReadOnlyList<string> Scopes);
 
 /// <summary>What intake needs per tenant: its rules and the secret its keyed hashes use.</summary>
 public sealed record TenantIntakeProfile(string TenantId, TenantSettings Settings, byte[] HashKey)

@@ -11,7 +11,7 @@ public static class EventsApi
 {
     public static RouteGroupBuilder MapEventsApi(this IEndpointRouteBuilder app)
     {
-        var api = app.MapGroup("/v1/events").WithTags("Events").RequireAuthorization();
+        var api = app.MapGroup("/events").WithTags("Events");
 
         api.MapGet("/count", CountEventsAsync)
             .WithName("CountEvents")

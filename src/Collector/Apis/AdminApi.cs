@@ -93,12 +93,18 @@ public static class AdminApi
             return BadRequest("Invalid key kind", "kind must be \"write\" or \"read\".");
         }
 
+        var scopes = body.Scopes ?? [];
+        if (scopes.Any(s => !ApiScopes.Grantable.Contains(s)) || (kind == ApiKeyKind.Write && scopes.Count > 0))
+        {
+            return BadRequest("Invalid scopes", ApiScopes.Rule);
+        }
+
         if (!await tenants.TenantExistsAsync(tenantId, cancellationToken))
         {
             return NoSuchTenant(tenantId);
         }
 
-        var key = await tenants.IssueKeyAsync(tenantId, kind.Value, cancellationToken);
+        var key = await tenants.IssueKeyAsync(tenantId, kind.Value, scopes, cancellationToken);
         var id = TenantDirectory.KeyIdOf(key);
         request.HttpContext.Response.Headers.Location = $"/admin/v1/tenants/{tenantId}/keys/{id}";
         return TypedResults.Json(new IssuedKey(id, body.Kind, key), AdminJsonContext.Default.IssuedKey, statusCode: StatusCodes.Status201Created);
@@ -124,6 +130,11 @@ public static class AdminApi
         if (settings.PiiProperties.Keys.Any(k => string.IsNullOrWhiteSpace(k) || k.Length > 128))
         {
             return BadRequest("Invalid settings", "pii_properties names must be 1-128 characters.");
+        }
+
+        if (settings.TimeZone is not null && !TenantSettings.IsKnownTimeZone(settings.TimeZone))
+        {
+            return BadRequest("Invalid settings", $"time_zone must be an IANA time zone such as 'Europe/Berlin'; '{settings.TimeZone}' is not one.");
         }
 
         return null;
@@ -166,7 +177,7 @@ public static class AdminApi
 
 public sealed record CreateTenantRequest(string Id, string Name, TenantSettings? Settings = null);
 
-public sealed record IssueKeyRequest(string Kind);
+public sealed record IssueKeyRequest(string Kind, IReadOnlyList<string>? Scopes = null);
 
 public sealed record IssuedKey(string Id, string Kind, string Key);
 

@@ -1,0 +1,200 @@
+using System.Text.Json.Serialization;
+using Api.Querying;
+using Microsoft.Extensions.Options;
+
+namespace Api.Metrics;
+
+public enum TrendMeasure
+{
+    Count,
+    Users,
+}
+
+/// <summary>Counts or unique users of events per bucket; <see cref="Events"/> empty means all events as one series.</summary>
+public sealed record TrendsRequest(
+    TimeRange Range,
+    Interval Interval,
+    TrendMeasure Measure,
+    IReadOnlyList<string> Events,
+    IReadOnlyList<EventFilter> Filters,
+    Dimension? Breakdown,
+    QuerySource Source);
+
+public sealed record TrendPoint(DateTimeOffset Time, long Value);
+
+public sealed record TrendSeries(string? Event, string? Breakdown, long Total, IReadOnlyList<TrendPoint> Points);
+
+public sealed record TrendsResponse(
+    DateTimeOffset From, DateTimeOffset To, string TimeZone, string Interval, string Measure, string? Breakdown,
+    IReadOnlyList<string> Sources, IReadOnlyList<TrendSeries> Series);
+
+/// <summary>
+/// Event trends. Whole UTC days the rollup holds are read from rollup_events_daily (counts summed,
+/// uniqExact user states merged); the rest of the range from events. Both halves meet in one query,
+/// so a user active on both sides of the split counts once in a week bucket and in the total.
+/// </summary>
+public sealed class TrendsQuery(TenantSources sources, MetricsQueryRunner runner, IOptions<ApiOptions> options)
+{
+    private static readonly HashSet<string> RollupDimensions = ["event_name", "country", "device", "os", "app_version"];
+
+    public async Task<TrendsResponse> RunAsync(TenantScope scope, TrendsRequest request, CancellationToken cancellationToken)
+    {
+        var range = request.Range;
+        var branches = new List<string>();
+        var tables = new List<string>();
+        var (rollupFrom, rollupTo) = await RollupDaysAsync(scope, request, cancellationToken);
+        var breakdown = request.Breakdown?.Expression ?? "''";
+        var names = request.Events.Count > 0 ? request.Events : null;
+        var seriesEvent = names is null ? "''" : "event_name";
+        var where = MetricsSql.And(request.Filters.Select(f => f.Sql).Prepend(names is null ? "" : $"event_name IN ({MetricsSql.StrList(names)})"));
+
+        if (rollupFrom < rollupTo)
+        {
+            branches.Add($"""
+                SELECT {MetricsSql.DayBucketStart(request.Interval, "day")} AS bucket, {seriesEvent} AS series_event, {breakdown} AS series_key,
+                       events AS branch_events, users AS branch_users
+                FROM {sources.Rollup(scope, "rollup_events_daily", rollupFrom, rollupTo)}
+                WHERE {where}
+                """);
+            tables.Add("rollup_events_daily");
+        }
+
+        var rollupStart = TimeRange.LocalMidnight(rollupFrom, "UTC");
+        var rollupEnd = TimeRange.LocalMidnight(rollupTo, "UTC");
+        foreach (var (from, to) in rollupFrom < rollupTo ? [(range.From, rollupStart), (rollupEnd, range.To)] : new[] { (range.From, range.To) })
+        {
+            if (from >= to)
+            {
+                continue;
+            }
+
+            var events = await sources.EventsAsync(scope, from, to, names, request.Source == QuerySource.Raw, cancellationToken);
+            tables.AddRange(events.Tables);
+            branches.Add($"""
+                SELECT {MetricsSql.BucketStart(request.Interval, "event_time", range.TimeZone)} AS bucket, {seriesEvent} AS series_event, {breakdown} AS series_key,
+                       count() AS branch_events, uniqExactState(actor_id) AS branch_users
+                FROM {events.Sql}
+                WHERE {where}
+                GROUP BY bucket, series_event, series_key
+                """);
+        }
+
+        var total = request.Measure == TrendMeasure.Users ? "uniqExactMerge(bucket_users)" : "sum(bucket_events)";
+        var sql = $"""
+            SELECT series_event, series_key, groupArray((bucket, bucket_events, finalizeAggregation(bucket_users))) AS points, {total} AS total
+            FROM
+            (
+                SELECT bucket, series_event, series_key, sum(branch_events) AS bucket_events, uniqExactMergeState(branch_users) AS bucket_users
+                FROM
+                (
+                    {string.Join("\n    UNION ALL\n", branches)}
+                )
+                GROUP BY bucket, series_event, series_key
+            )
+            GROUP BY series_event, series_key
+            ORDER BY series_event, total DESC, series_key
+            LIMIT {options.Value.MaxBreakdownValues} BY series_event
+            """;
+
+        var rows = await runner.QueryAsync(sql, TrendsJsonContext.Default.TrendRow, cancellationToken);
+        var buckets = Buckets(range, request.Interval);
+        var series = rows.Select(row =>
+        {
+            var values = row.Points.ToDictionary(p => p[0], p => request.Measure == TrendMeasure.Users ? p[2] : p[1]);
+            return new TrendSeries(
+                names is null ? null : row.SeriesEvent,
+                request.Breakdown is null ? null : row.SeriesKey,
+                row.Total,
+                buckets.Select(b => new TrendPoint(b, values.GetValueOrDefault(b.ToUnixTimeSeconds()))).ToList());
+        });
+
+        // Every requested event has a series, also one nobody sent (all zeros), so a panel never loses a line.
+        var missing = request.Breakdown is null && names is not null
+            ? names.Except(rows.Select(r => r.SeriesEvent)).Select(e => new TrendSeries(e, null, 0, buckets.Select(b => new TrendPoint(b, 0)).ToList()))
+            : [];
+        var ordered = series.Concat(missing)
+            .OrderBy(s => names is null ? 0 : IndexOf(names, s.Event)).ThenByDescending(s => s.Total).ThenBy(s => s.Breakdown, StringComparer.Ordinal).ToList();
+        return new TrendsResponse(range.From, range.To, range.TimeZone, request.Interval.Name(), request.Measure.ToString().ToLowerInvariant(),
+            request.Breakdown?.Name, tables.Distinct().ToList(), ordered);
+    }
+
+    /// <summary>The UTC days [from, to) to read from the rollup: whole days inside the range that it holds, none when it cannot answer.</summary>
+    private async Task<(DateOnly From, DateOnly To)> RollupDaysAsync(TenantScope scope, TrendsRequest request, CancellationToken cancellationToken)
+    {
+        var range = request.Range;
+        var usable = request.Source == QuerySource.Auto && range.IsUtc && request.Interval is Interval.Day or Interval.Week
+            && request.Filters.All(f => RollupDimensions.Contains(f.Dimension.Name))
+            && (request.Breakdown is null || RollupDimensions.Contains(request.Breakdown.Name));
+        if (!usable || await sources.RollupSettledBeforeAsync(scope, "rollup_events_daily", range.From, range.To, cancellationToken) is not { } settled)
+        {
+            return (default, default);
+        }
+
+        var first = DateOnly.FromDateTime(range.From.UtcDateTime);
+        if (TimeRange.LocalMidnight(first, "UTC") < range.From)
+        {
+            first = first.AddDays(1);
+        }
+
+        var end = DateOnly.FromDateTime(range.To.UtcDateTime);
+        return (first, end < settled ? end : settled);
+    }
+
+    /// <summary>Every bucket start in the range, so series have explicit zeros.</summary>
+    internal static List<DateTimeOffset> Buckets(TimeRange range, Interval interval)
+    {
+        var list = new List<DateTimeOffset>();
+        if (interval is Interval.Day or Interval.Week)
+        {
+            var day = range.FirstDay;
+            if (interval == Interval.Week)
+            {
+                day = day.AddDays(-(((int)day.DayOfWeek + 6) % 7));
+            }
+
+            for (; TimeRange.LocalMidnight(day, range.TimeZone) < range.To; day = day.AddDays(interval == Interval.Week ? 7 : 1))
+            {
+                list.Add(TimeRange.LocalMidnight(day, range.TimeZone));
+            }
+
+            return list;
+        }
+
+        var step = interval == Interval.Minute ? TimeSpan.FromMinutes(1) : TimeSpan.FromHours(1);
+        var start = new DateTimeOffset(range.From.UtcDateTime.Ticks / TimeSpan.TicksPerMinute * TimeSpan.TicksPerMinute, TimeSpan.Zero);
+        if (interval == Interval.Hour)
+        {
+            // The local hour's start: zones with half-hour offsets start their hours at :30 UTC.
+            var zone = TimeZoneInfo.FindSystemTimeZoneById(range.TimeZone);
+            var offset = zone.GetUtcOffset(range.From);
+            var local = range.From.UtcDateTime + offset;
+            start = new DateTimeOffset(new DateTime(local.Year, local.Month, local.Day, local.Hour, 0, 0) - offset, TimeSpan.Zero);
+        }
+
+        for (var t = start; t < range.To; t += step)
+        {
+            list.Add(t);
+        }
+
+        return list;
+    }
+
+    private static int IndexOf(IReadOnlyList<string> names, string? name)
+    {
+        for (var i = 0; i < names.Count; i++)
+        {
+            if (names[i] == name)
+            {
+                return i;
+            }
+        }
+
+        return names.Count;
+    }
+
+    public sealed record TrendRow(string SeriesEvent, string SeriesKey, List<long[]> Points, long Total);
+}
+
+[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower)]
+[JsonSerializable(typeof(TrendsQuery.TrendRow))]
+internal sealed partial class TrendsJsonContext : JsonSerializerContext;

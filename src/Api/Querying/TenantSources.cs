@@ -1,0 +1,143 @@
+using Microsoft.Extensions.Options;
+using Platform.ClickHouse;
+
+namespace Api.Querying;
+
+/// <summary>A subquery of one tenant's events and the tables it reads.</summary>
+public sealed record EventsSource(string Sql, IReadOnlyList<string> Tables);
+
+/// <summary>
+/// The one place the tenant predicate enters SQL. Every table an Api query reads is reached through
+/// here, already narrowed to the caller's tenant and the query's time range:
+/// <list type="bullet">
+/// <item><see cref="EventsAsync"/>: the tenant's events, one row per event id, from stg_events for the
+/// days the Transformer holds whole and from raw_events (deduplicated at query time, docs/events.md)
+/// after that, so answers are exact whether or not the Transformer has caught up.</item>
+/// <item><see cref="Rollup"/>: a rollup's rows for whole UTC days, for the days <see cref="RollupSettledBeforeAsync"/> allows.</item>
+/// </list>
+/// </summary>
+public sealed class TenantSources(ClickHouseClient clickHouse, IOptions<ApiOptions> options, ModelWatermarks watermarks)
+{
+    /// <summary>The columns every events source has.</summary>
+    public const string EventColumns =
+        "event_id, event_type, event_name, user_id, anonymous_id, actor_id, session_id, event_time, received_at, properties, country, device, os, app_version, library, locale, page";
+
+    /// <summary>Events arriving this late (days after their time) never reach the staging model without a backfill.</summary>
+    private const int LateDays = 2;
+
+    private static readonly TimeSpan ClockMargin = TimeSpan.FromMinutes(1);
+
+    private string Table(string name) => ClickHouseSql.Table(clickHouse.Settings.Database, name);
+
+    /// <summary>
+    /// A subquery of the tenant's events with time in [from, to), one row per event id, with
+    /// <see cref="EventColumns"/>. <paramref name="eventNames"/> narrows the read early (optional).
+    /// <paramref name="rawOnly"/> skips the staging model (for comparisons and the benchmark).
+    /// </summary>
+    public async Task<EventsSource> EventsAsync(TenantScope scope, DateTimeOffset from, DateTimeOffset to, IReadOnlyCollection<string>? eventNames, bool rawOnly, CancellationToken cancellationToken)
+    {
+        var staged = rawOnly ? null : await SettledBeforeAsync(scope, "stg_events", from, to, cancellationToken);
+        var split = staged is { } day ? TimeRange.LocalMidnight(day, "UTC") : from;
+        if (split <= from)
+        {
+            return new EventsSource($"({Raw(scope, from, to, eventNames)})", ["raw_events"]);
+        }
+
+        if (split >= to)
+        {
+            return new EventsSource($"({Staged(scope, from, to, eventNames)})", ["stg_events"]);
+        }
+
+        return new EventsSource($"({Staged(scope, from, split, eventNames)}\n    UNION ALL\n    {Raw(scope, split, to, eventNames)})", ["stg_events", "raw_events"]);
+    }
+
+    /// <summary>The UTC day before which <paramref name="model"/>'s rows may answer for this tenant, or null when they may not at all.</summary>
+    public Task<DateOnly?> RollupSettledBeforeAsync(TenantScope scope, string model, DateTimeOffset from, DateTimeOffset to, CancellationToken cancellationToken) =>
+        SettledBeforeAsync(scope, model, from, to, cancellationToken);
+
+    /// <summary>A subquery of a day-keyed model's rows for the tenant and the UTC days [fromDay, toDay).</summary>
+    public string Rollup(TenantScope scope, string model, DateOnly fromDay, DateOnly toDay, string dayColumn = "day") =>
+        $"(SELECT * FROM {Table(model)} WHERE tenant_id = {MetricsSql.Str(scope.TenantId)} AND {ClickHouseSql.Identifier(dayColumn)} >= {MetricsSql.Day(fromDay)} AND {ClickHouseSql.Identifier(dayColumn)} < {MetricsSql.Day(toDay)})";
+
+    /// <summary>A subquery of a whole model's rows for the tenant (marts without a day key).</summary>
+    public string Model(TenantScope scope, string model, string? where = null) =>
+        $"(SELECT * FROM {Table(model)} WHERE tenant_id = {MetricsSql.Str(scope.TenantId)}{(where is null ? "" : $" AND ({where})")})";
+
+    /// <summary>
+    /// Days before the model's watermark are whole unless this tenant has raw rows for them inserted
+    /// after the build they came from (or too late for any incremental build): from the first such
+    /// day (less the dedupe window, where copies may sit) the answer is read from events instead.
+    /// </summary>
+    private async Task<DateOnly?> SettledBeforeAsync(TenantScope scope, string model, DateTimeOffset from, DateTimeOffset to, CancellationToken cancellationToken)
+    {
+        if (await watermarks.GetAsync(model, cancellationToken) is not { } mark)
+        {
+            return null;
+        }
+
+        var settled = TimeRange.LocalMidnight(mark.SettledBefore, "UTC");
+        var window = options.Value.DedupeWindow;
+        if (settled <= from - window)
+        {
+            return mark.SettledBefore;
+        }
+
+        var firstLate = await clickHouse.QueryLongAsync(
+            $"""
+            SELECT toUInt32(min(event_time))
+            FROM {Table("raw_events")}
+            WHERE tenant_id = {MetricsSql.Str(scope.TenantId)}
+              AND event_time >= {MetricsSql.Instant(from - window)} AND event_time < {MetricsSql.Instant(Min(settled, to + window))}
+              AND (inserted_at >= {MetricsSql.Instant(mark.DataAsOf - ClockMargin)} OR toDate(event_time) + {LateDays} < toDate(inserted_at))
+            """, Limits(), cancellationToken);
+        if (firstLate == 0)
+        {
+            return mark.SettledBefore;
+        }
+
+        var dirty = DateOnly.FromDateTime(DateTimeOffset.FromUnixTimeSeconds(firstLate).UtcDateTime).AddDays(-(int)Math.Ceiling(window.TotalDays));
+        return dirty < mark.SettledBefore ? dirty : mark.SettledBefore;
+    }
+
+    private string Staged(TenantScope scope, DateTimeOffset from, DateTimeOffset to, IReadOnlyCollection<string>? eventNames) =>
+        $"""
+        SELECT {EventColumns}
+            FROM {Table("stg_events")}
+            WHERE tenant_id = {MetricsSql.Str(scope.TenantId)}
+              AND event_date >= toDate({MetricsSql.Instant(from)}) AND event_date <= toDate({MetricsSql.Instant(to)})
+              AND event_time >= {MetricsSql.Instant(from)} AND event_time < {MetricsSql.Instant(to)}{NameFilter(eventNames)}
+        """;
+
+    /// <summary>
+    /// raw_events folded to one row per event id: the copy with the earliest (event_time, received_at),
+    /// read over the range widened by the dedupe window so a copy outside it still moves the event's
+    /// time, and kept when that earliest time is in the range (the stg_events rule).
+    /// </summary>
+    private string Raw(TenantScope scope, DateTimeOffset from, DateTimeOffset to, IReadOnlyCollection<string>? eventNames)
+    {
+        var window = options.Value.DedupeWindow;
+        return $"""
+        SELECT event_id, c.1 AS event_type, c.2 AS event_name, c.3 AS user_id, c.4 AS anonymous_id,
+                   if(c.3 != '', c.3, c.4) AS actor_id, c.5 AS session_id, first_time AS event_time, c.6 AS received_at,
+                   c.7 AS properties, c.8 AS country, c.9 AS device, c.10 AS os, c.11 AS app_version, c.12 AS library, c.13 AS locale, c.14 AS page
+            FROM
+            (
+                SELECT event_id, min(event_time) AS first_time,
+                       argMin((event_type, event_name, user_id, anonymous_id, session_id, received_at, properties, country, device, os, app_version, library, locale, page),
+                              (event_time, received_at)) AS c
+                FROM {Table("raw_events")}
+                WHERE tenant_id = {MetricsSql.Str(scope.TenantId)}
+                  AND event_time >= {MetricsSql.Instant(from - window)} AND event_time < {MetricsSql.Instant(to + window)}{NameFilter(eventNames)}
+                GROUP BY event_id
+            )
+            WHERE first_time >= {MetricsSql.Instant(from)} AND first_time < {MetricsSql.Instant(to)}
+        """;
+    }
+
+    private static string NameFilter(IReadOnlyCollection<string>? eventNames) =>
+        eventNames is { Count: > 0 } ? $"\n              AND event_name IN ({MetricsSql.StrList(eventNames)})" : "";
+
+    private ClickHouseQueryOptions Limits() => new() { Readonly = true, MaxExecutionTime = options.Value.MaxExecutionTime };
+
+    private static DateTimeOffset Min(DateTimeOffset a, DateTimeOffset b) => a < b ? a : b;
+}
