@@ -12,6 +12,7 @@ public static class MetricsApis
 
         cached.MapEventsApi();
         cached.MapTrendsApi();
+        cached.MapActiveUsersApi();
         return app;
     }
 }
