@@ -25,7 +25,11 @@ public sealed class TenantSources(ClickHouseClient clickHouse, IOptions<ApiOptio
     /// <summary>Events arriving this late (days after their time) never reach the staging model without a backfill.</summary>
     private const int LateDays = 2;
 
-    private static readonly TimeSpan ClockMargin = TimeSpan.FromMinutes(1);
+    /// <summary>
+    /// Rows stamped this long before a build may still have been invisible to it: inserted_at is the
+    /// Ingestor's clock before its insert commits, started_at the Transformer's.
+    /// </summary>
+    private static readonly TimeSpan ClockMargin = TimeSpan.FromSeconds(10);
 
     private string Table(string name) => ClickHouseSql.Table(clickHouse.Settings.Database, name);
 
