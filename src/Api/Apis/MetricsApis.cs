@@ -12,6 +12,9 @@ public static class MetricsApis
 
         cached.MapEventsApi();
         cached.MapTrendsApi();
+        cached.MapSessionsApi();
+        cached.MapFeatureAdoptionApi();
+        v1.MapTimelineApi();
         return app;
     }
 }
