@@ -32,7 +32,7 @@ public sealed class FeatureAdoptionTests(MetricsPlatform platform)
         yield return twice;
         yield return twice;                                                    // the same event id again
         yield return TestEvents.Track("view", "", M.AddDays(9), anonymousId: "a5"); // anonymous, cohort M+7
-        yield return TestEvents.Track("view", "u6", M.AddDays(-200));         // late: first seen 200 days ago
+        yield return TestEvents.Track("view", "u6", M.AddDays(-100));         // late: first seen 100 days before (inside raw retention)
         yield return TestEvents.Track(Feature, "u6", M.AddDays(9));
         yield return TestEvents.Track("view", "u7", BerlinMondayEarly);       // UTC: M, Berlin: M+7
         yield return TestEvents.Track(Feature, "u7", BerlinMondayEarly.AddHours(2));

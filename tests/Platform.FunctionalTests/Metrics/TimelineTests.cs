@@ -138,6 +138,17 @@ public sealed class TimelineTests(MetricsPlatform platform)
         Assert.Empty(Ids(await MetricsPlatform.GetJsonAsync(api, $"/v1/users/alice/events?before={sqlCursor}")));
     }
 
+    [Fact]
+    public async Task OpenApi_documents_the_three_endpoints()
+    {
+        var tenant = await platform.CreateTenantAsync();
+        var document = await MetricsPlatform.GetJsonAsync(platform.Api(tenant.ReadKey), "/openapi/v1.json");
+        var paths = document["paths"]!.AsObject();
+        Assert.Contains("/v1/users/{userId}/events", paths.Select(p => p.Key));
+        Assert.Contains(paths, p => p.Key.TrimEnd('/') == "/v1/sessions");
+        Assert.Contains(paths, p => p.Key.TrimEnd('/') == "/v1/feature-adoption");
+    }
+
     private static List<string> Ids(JsonObject timeline) => timeline["events"]!.AsArray().Select(e => e!["id"]!.GetValue<string>()).ToList();
 
     private static string Day(DateTimeOffset t) => t.UtcDateTime.ToString("yyyy-MM-dd");
