@@ -13,6 +13,9 @@ public static class MetricsApis
         cached.MapEventsApi();
         cached.MapTrendsApi();
         cached.MapActiveUsersApi();
+        cached.MapSessionsApi();
+        cached.MapFeatureAdoptionApi();
+        v1.MapTimelineApi();
         return app;
     }
 }

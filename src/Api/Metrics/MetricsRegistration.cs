@@ -11,5 +11,8 @@ internal static class MetricsRegistration
         builder.Services.AddSingleton<MetricsContext>();
         builder.Services.AddSingleton<TrendsQuery>();
         builder.Services.AddSingleton<ActiveUsersQuery>();
+        builder.Services.AddSingleton<SessionsQuery>();
+        builder.Services.AddSingleton<FeatureAdoptionQuery>();
+        builder.Services.AddSingleton<TimelineQuery>();
     }
 }

@@ -1,0 +1,42 @@
+using System.Security.Claims;
+using Api.Metrics;
+using Api.Querying;
+
+namespace Microsoft.AspNetCore.Builder;
+
+public static class SessionsApi
+{
+    public static RouteGroupBuilder MapSessionsApi(this RouteGroupBuilder v1)
+    {
+        var api = v1.MapGroup("/sessions").WithTags("Sessions");
+        api.MapGet("/", GetSessionsAsync)
+            .WithName("GetSessions")
+            .WithSummary("Sessions that started in the range: count, median and p95 duration, events per session, a duration histogram; optionally per country or device.")
+            .WithDescription("from/to (date or ISO instant; default the last 7 days), tz (IANA; default the tenant's), breakdown=country|device, source=auto. Read from the Transformer's sessions model; asOf says how fresh it is.")
+            .ProducesProblem(StatusCodes.Status400BadRequest);
+        return api;
+    }
+
+    public static async Task<SessionsResponse> GetSessionsAsync(
+        ClaimsPrincipal user, MetricsContext context, SessionsQuery query,
+        string? from, string? to, string? tz, string? breakdown, string? source, CancellationToken cancellationToken)
+    {
+        var scope = await context.ScopeAsync(user, cancellationToken);
+        if (QuerySources.Parse(source) != QuerySource.Auto)
+        {
+            throw new BadQueryException("source", "Unsupported source",
+                "Sessions are read from the Transformer's sessions model only (events are sessionized there); 'source' may only be auto.");
+        }
+
+        var request = new SessionsRequest(
+            context.Range(scope, from, to, tz, TimeSpan.FromDays(7)),
+            breakdown switch
+            {
+                null or "" => SessionBreakdown.None,
+                "country" => SessionBreakdown.Country,
+                "device" => SessionBreakdown.Device,
+                _ => throw new BadQueryException("breakdown", "Unknown breakdown", "Sessions may be broken down by country or device."),
+            });
+        return await query.RunAsync(scope, request, cancellationToken);
+    }
+}
