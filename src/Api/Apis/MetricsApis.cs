@@ -12,6 +12,7 @@ public static class MetricsApis
 
         cached.MapEventsApi();
         cached.MapTrendsApi();
+        app.MapGrafanaApi();
         return app;
     }
 }
