@@ -22,6 +22,7 @@ public static class GrafanaCatalogue
         new("events", "Events (trends)",
             [
                 new("event", "Events", GrafanaPayloadType.MultiSelect, Vocabulary: "event_name", Placeholder: "all events"),
+                new("country", "Countries", GrafanaPayloadType.MultiSelect, Vocabulary: "country", Placeholder: "all countries"),
                 GrafanaPayload.Choice("measure", "Measure", "count", "users"),
                 Breakdown,
                 IntervalChoice,
@@ -54,7 +55,7 @@ public static class GrafanaCatalogue
             target.Interval("interval"),
             measure,
             target.Metrics.EventList("payload.event", target.Payload.All("event").ToArray()),
-            target.Filters,
+            target.Filters.Concat(target.InFilter("country")).ToList(),
             target.Dimension("breakdown"),
             QuerySource.Auto);
         var response = await target.Service<TrendsQuery>().RunAsync(target.Scope, request, target.CancellationToken);

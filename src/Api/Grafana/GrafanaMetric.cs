@@ -41,6 +41,10 @@ public sealed record GrafanaTargetContext(
     public Dimension? Dimension(string field) =>
         Payload.One(field) is { } name && name != "none" ? Querying.Dimension.Parse("payload." + field, name) : null;
 
+    /// <summary>A multi-select payload field naming a dimension's values as a filter (none when empty: "All" is sent as []).</summary>
+    public IEnumerable<EventFilter> InFilter(string field) =>
+        Payload.All(field) is { Count: > 0 } values ? [EventFilter.Create("payload." + field, field, "in", values)] : [];
+
     public bool AsTable => Payload.One(GrafanaCatalogue.Format.Name) == "table";
 }
 
