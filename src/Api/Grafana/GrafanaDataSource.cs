@@ -46,7 +46,7 @@ public sealed class GrafanaDataSource(MetricsContext metrics, GrafanaVocabulary 
             throw new BadQueryException("targets", "Too many targets", $"A query may have at most {MaxTargets} targets.");
         }
 
-        // Everything is validated before the first query runs.
+        // Range, filters, metrics and payload shapes are checked before the first query runs.
         var scope = await metrics.ScopeAsync(user, cancellationToken);
         var range = Range(body, scope);
         var interval = AutoInterval(GrafanaBody.Number(body, "intervalMs", "intervalMs", 0, long.MaxValue / 2) ?? 0, range);

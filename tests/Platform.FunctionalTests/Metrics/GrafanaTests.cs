@@ -245,6 +245,34 @@ public sealed class GrafanaTests(MetricsPlatform platform)
             (await PostAsync(other, "/grafana/variable", """{"payload": {"target": "events"}}""")).ToJsonString());
     }
 
+    /// <summary>A read token as <c>Api token --tenant</c> mints it: HS256 over tenant_id and scope with the platform's signing key.</summary>
+    private string Token(string tenantId)
+    {
+        static string B64(byte[] bytes) => Convert.ToBase64String(bytes).TrimEnd('=').Replace('+', '-').Replace('/', '_');
+        var now = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
+        var header = B64(System.Text.Encoding.UTF8.GetBytes("""{"alg":"HS256","typ":"JWT"}"""));
+        var claims = B64(System.Text.Encoding.UTF8.GetBytes(new JsonObject
+        {
+            ["iss"] = "platform", ["aud"] = "platform-api", ["iat"] = now, ["nbf"] = now, ["exp"] = now + 3600,
+            ["tenant_id"] = tenantId, ["scope"] = "metrics",
+        }.ToJsonString()));
+        var signature = B64(System.Security.Cryptography.HMACSHA256.HashData(System.Text.Encoding.UTF8.GetBytes(platform.JwtSigningKey), System.Text.Encoding.UTF8.GetBytes(header + "." + claims)));
+        return $"{header}.{claims}.{signature}";
+    }
+
+    [Fact]
+    public async Task A_bearer_token_reads_its_own_tenant_as_a_read_key_does()
+    {
+        var data = await DatasetAsync();
+        var body = Query(At(0, 0), At(5, 0), 60_000, [Target("A", "events", new JsonObject { ["event"] = new JsonArray("signup") })]).ToJsonString();
+        using var token = platform.Api(Token(data.Tenant.Id));
+        using var otherToken = platform.Api(Token(data.Other.Id));
+
+        Assert.Equal(new Dictionary<string, string> { ["signup"] = "2@0 0@1 1@2 0@3 0@4" }, Series(await PostAsync(token, "/grafana/query", body), At(0, 0), TimeSpan.FromMinutes(1)));
+        Assert.Equal(new Dictionary<string, string> { ["signup"] = "5@0 0@1 0@2 0@3 0@4" }, Series(await PostAsync(otherToken, "/grafana/query", body), At(0, 0), TimeSpan.FromMinutes(1)));
+        Assert.Equal("ok", (string)(await MetricsPlatform.GetJsonAsync(token, "/grafana"))["status"]!);
+    }
+
     [Fact]
     public async Task Test_connection_and_catalogue_describe_the_metrics_and_need_a_credential()
     {
