@@ -16,6 +16,7 @@ public static class MetricsApis
         cached.MapSessionsApi();
         cached.MapFeatureAdoptionApi();
         v1.MapTimelineApi();
+        app.MapGrafanaApi();
         return app;
     }
 }

@@ -14,5 +14,6 @@ internal static class MetricsRegistration
         builder.Services.AddSingleton<SessionsQuery>();
         builder.Services.AddSingleton<FeatureAdoptionQuery>();
         builder.Services.AddSingleton<TimelineQuery>();
+        builder.Services.AddGrafanaDataSource();
     }
 }

@@ -1,0 +1,13 @@
+using Api.Grafana;
+
+namespace Microsoft.Extensions.Hosting;
+
+internal static class GrafanaRegistration
+{
+    /// <summary>The Grafana JSON data source: the protocol over the metric catalogue and the tenant's vocabulary.</summary>
+    public static void AddGrafanaDataSource(this IServiceCollection services)
+    {
+        services.AddSingleton<GrafanaVocabulary>();
+        services.AddSingleton<GrafanaDataSource>();
+    }
+}

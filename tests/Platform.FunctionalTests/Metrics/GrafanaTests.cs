@@ -1,0 +1,374 @@
+using System.Net;
+using System.Text.Json.Nodes;
+using Platform.Testing;
+
+namespace Platform.FunctionalTests.Metrics;
+
+/// <summary>
+/// The Grafana JSON data source under /grafana, asked exactly as the plugin asks: bodies with range
+/// (from/to/raw), intervalMs, maxDataPoints, targets with refId/target/payload/datasource, and
+/// adhocFilters. One tenant's known events (plus a copy, a late event and a second tenant's events
+/// that must never show) give exact datapoints, tables and vocabularies.
+/// </summary>
+[Collection(MetricsCollection.Name)]
+public sealed class GrafanaTests(MetricsPlatform platform)
+{
+    private static readonly SemaphoreSlim Gate = new(1, 1);
+    private static Dataset? _dataset;
+
+    /// <summary>A UTC day a few days back: inside the 30 days the vocabulary reads, far from the clock.</summary>
+    private static readonly DateTimeOffset Day = new(DateTime.UtcNow.Date.AddDays(-3), TimeSpan.Zero);
+
+    private static DateTimeOffset At(int minute, int second) => Day.AddHours(10).AddMinutes(minute).AddSeconds(second);
+
+    private sealed record Dataset(TestTenant Tenant, TestTenant Other);
+
+    /// <summary>
+    /// Tenant A: signup at 10:00:10 (u1 DE mobile, sent twice with one id), 10:00:40 (u2 FR desktop),
+    /// 10:02:05 (u1 DE mobile); purchase at 10:01:30 (u2 FR desktop), 10:04:59 (u3 DE desktop);
+    /// page_view two days earlier (u1 US). Tenant B: 5 signups from JP and its own event name.
+    /// </summary>
+    private async Task<Dataset> DatasetAsync()
+    {
+        await Gate.WaitAsync();
+        try
+        {
+            if (_dataset is not null)
+            {
+                return _dataset;
+            }
+
+            var tenant = await platform.CreateTenantAsync();
+            var other = await platform.CreateTenantAsync();
+            var copy = TestEvents.Track("signup", "u1", At(0, 10), id: "grafana-dup-1", country: "DE", device: "mobile");
+            await platform.SendAsync(tenant,
+            [
+                copy,
+                TestEvents.Track("signup", "u2", At(0, 40), country: "FR", device: "desktop"),
+                TestEvents.Track("signup", "u1", At(2, 5), country: "DE", device: "mobile"),
+                TestEvents.Track("purchase", "u2", At(1, 30), country: "FR", device: "desktop"),
+                TestEvents.Track("purchase", "u3", At(4, 59), country: "DE", device: "desktop"),
+                TestEvents.Track("page_view", "u1", Day.AddDays(-2).AddHours(12), country: "US"),
+            ]);
+            await platform.SendAsync(tenant, [copy]);
+            await platform.SendAsync(other, Enumerable.Range(0, 5).Select(i => TestEvents.Track("signup", "b" + i, At(0, 20), country: "JP", device: "tv"))
+                .Append(TestEvents.Track("b_only_event", "b0", At(1, 0), country: "JP")));
+            await platform.WaitForStoredAsync(tenant, 6);
+            await platform.WaitForStoredAsync(other, 6);
+            return _dataset = new Dataset(tenant, other);
+        }
+        finally
+        {
+            Gate.Release();
+        }
+    }
+
+    private static JsonObject Range(DateTimeOffset from, DateTimeOffset to) => new()
+    {
+        ["from"] = from.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ss.fffZ"),
+        ["to"] = to.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ss.fffZ"),
+        ["raw"] = new JsonObject { ["from"] = "now-6h", ["to"] = "now" },
+    };
+
+    private static JsonObject Target(string refId, string target, JsonNode? payload, bool hide = false) => new()
+    {
+        ["refId"] = refId,
+        ["datasource"] = new JsonObject { ["type"] = "simpod-json-datasource", ["uid"] = "platform-json" },
+        ["editorMode"] = "code",
+        ["target"] = target,
+        ["payload"] = payload,
+        ["hide"] = hide,
+    };
+
+    /// <summary>A /query body as the plugin sends it.</summary>
+    private static JsonObject Query(DateTimeOffset from, DateTimeOffset to, long intervalMs, JsonArray targets, JsonArray? adhocFilters = null) => new()
+    {
+        ["app"] = "dashboard",
+        ["requestId"] = "Q101",
+        ["timezone"] = "browser",
+        ["panelId"] = 2,
+        ["dashboardUID"] = "platform-product-kpis",
+        ["range"] = Range(from, to),
+        ["rangeRaw"] = new JsonObject { ["from"] = "now-6h", ["to"] = "now" },
+        ["interval"] = intervalMs >= 3_600_000 ? $"{intervalMs / 3_600_000}h" : $"{intervalMs / 1000}s",
+        ["intervalMs"] = intervalMs,
+        ["maxDataPoints"] = 1200,
+        ["targets"] = targets,
+        ["adhocFilters"] = adhocFilters ?? [],
+        ["scopedVars"] = new JsonObject
+        {
+            ["__interval"] = new JsonObject { ["text"] = "1m", ["value"] = "1m" },
+            ["__interval_ms"] = new JsonObject { ["text"] = "60000", ["value"] = 60000 },
+        },
+        ["startTime"] = 1700000000000,
+    };
+
+    private static JsonObject Filter(string key, string op, string value) => new() { ["key"] = key, ["operator"] = op, ["value"] = value, ["condition"] = "" };
+
+    private static async Task<JsonNode> PostAsync(HttpClient api, string path, string body)
+    {
+        using var response = await api.PostAsync(path, Http.Json(body));
+        var text = await response.Content.ReadAsStringAsync();
+        Assert.True(response.StatusCode == HttpStatusCode.OK, $"{path} answered {(int)response.StatusCode}: {text}");
+        return JsonNode.Parse(text)!;
+    }
+
+    private static async Task<JsonObject> PostProblemAsync(HttpClient api, string path, string body)
+    {
+        using var response = await api.PostAsync(path, Http.Json(body));
+        var text = await response.Content.ReadAsStringAsync();
+        Assert.True(response.StatusCode == HttpStatusCode.BadRequest, $"{path} with {body} answered {(int)response.StatusCode}: {text}");
+        Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+        return JsonNode.Parse(text)!.AsObject();
+    }
+
+    /// <summary>Each series as target -> [[value, ms], ...] rendered "value@minute" for readable failures.</summary>
+    private static Dictionary<string, string> Series(JsonNode answer, DateTimeOffset origin, TimeSpan step) =>
+        answer.AsArray().ToDictionary(
+            s => (string)s!["target"]!,
+            s => string.Join(" ", s!["datapoints"]!.AsArray().Select(p =>
+                $"{(double)p![0]!}@{(DateTimeOffset.FromUnixTimeMilliseconds((long)(double)p[1]!) - origin) / step}")));
+
+    [Fact]
+    public async Task Query_answers_minute_series_per_event_exactly_counting_a_copied_event_once()
+    {
+        var data = await DatasetAsync();
+        using var api = platform.Api(data.Tenant.ReadKey);
+        var body = Query(At(0, 0), At(5, 0), 60_000,
+            [Target("A", "events", new JsonObject { ["event"] = new JsonArray("signup", "purchase") })]);
+
+        var answer = await PostAsync(api, "/grafana/query", body.ToJsonString());
+
+        Assert.Equal(new Dictionary<string, string>
+        {
+            ["signup"] = "2@0 0@1 1@2 0@3 0@4",
+            ["purchase"] = "0@0 1@1 0@2 0@3 1@4",
+        }, Series(answer, At(0, 0), TimeSpan.FromMinutes(1)));
+    }
+
+    [Fact]
+    public async Task Ad_hoc_filters_narrow_every_target_and_hidden_targets_are_skipped()
+    {
+        var data = await DatasetAsync();
+        using var api = platform.Api(data.Tenant.ReadKey);
+        var targets = new JsonArray(
+            Target("A", "events", new JsonObject { ["event"] = new JsonArray("signup") }, hide: true),
+            Target("B", "events", "{\"event\": [\"signup\", \"purchase\"], \"measure\": \"count\"}"));
+
+        var equal = await PostAsync(api, "/grafana/query", Query(At(0, 0), At(5, 0), 60_000, targets.DeepClone().AsArray(), [Filter("country", "=", "DE")]).ToJsonString());
+        var notEqual = await PostAsync(api, "/grafana/query", Query(At(0, 0), At(5, 0), 60_000, targets.DeepClone().AsArray(), [Filter("country", "!=", "DE")]).ToJsonString());
+        var contains = await PostAsync(api, "/grafana/query", Query(At(0, 0), At(5, 0), 60_000, targets.DeepClone().AsArray(), [Filter("device", "=~", "desk"), Filter("country", "=", "FR")]).ToJsonString());
+        var hostile = await PostAsync(api, "/grafana/query", Query(At(0, 0), At(5, 0), 60_000, targets.DeepClone().AsArray(), [Filter("country", "=", "x' OR 1=1 --")]).ToJsonString());
+
+        var step = TimeSpan.FromMinutes(1);
+        Assert.Equal(new Dictionary<string, string> { ["signup"] = "1@0 0@1 1@2 0@3 0@4", ["purchase"] = "0@0 0@1 0@2 0@3 1@4" }, Series(equal, At(0, 0), step));
+        Assert.Equal(new Dictionary<string, string> { ["signup"] = "1@0 0@1 0@2 0@3 0@4", ["purchase"] = "0@0 1@1 0@2 0@3 0@4" }, Series(notEqual, At(0, 0), step));
+        Assert.Equal(new Dictionary<string, string> { ["signup"] = "1@0 0@1 0@2 0@3 0@4", ["purchase"] = "0@0 1@1 0@2 0@3 0@4" }, Series(contains, At(0, 0), step));
+        Assert.Equal(new Dictionary<string, string> { ["signup"] = "0@0 0@1 0@2 0@3 0@4", ["purchase"] = "0@0 0@1 0@2 0@3 0@4" }, Series(hostile, At(0, 0), step));
+    }
+
+    [Fact]
+    public async Task Interval_follows_intervalMs_and_all_events_are_one_series_of_this_tenant_only()
+    {
+        var data = await DatasetAsync();
+        using var api = platform.Api(data.Tenant.ReadKey);
+
+        var daily = await PostAsync(api, "/grafana/query", Query(Day.AddDays(-3), Day.AddDays(1), 86_400_000, [Target("A", "events", new JsonObject())]).ToJsonString());
+        var hourly = await PostAsync(api, "/grafana/query", Query(Day.AddHours(9), Day.AddHours(12), 600_000, [Target("A", "events", new JsonObject { ["measure"] = "users" })]).ToJsonString());
+
+        Assert.Equal(new Dictionary<string, string> { ["events"] = "0@0 1@1 0@2 5@3" }, Series(daily, Day.AddDays(-3), TimeSpan.FromDays(1)));
+        Assert.Equal(new Dictionary<string, string> { ["users"] = "0@0 3@1 0@2" }, Series(hourly, Day.AddHours(9), TimeSpan.FromHours(1)));
+    }
+
+    [Fact]
+    public async Task Days_are_the_tenants_local_days_in_a_non_UTC_zone()
+    {
+        // Asia/Kolkata is UTC+05:30: 17:00Z is 22:30 on the day, 20:00Z already 01:30 the next day.
+        var tenant = await platform.CreateTenantAsync();
+        await using (var dataSource = Npgsql.NpgsqlDataSource.Create(platform.App["platform"].ConnectionString!))
+        {
+            Assert.True(await new Platform.Tenancy.TenantDirectory(dataSource, TimeProvider.System).UpdateSettingsAsync(tenant.Id, new Platform.Tenancy.TenantSettings { TimeZone = "Asia/Kolkata" }));
+        }
+
+        await platform.SendAsync(tenant, [TestEvents.Track("signup", "k1", Day.AddHours(17)), TestEvents.Track("signup", "k2", Day.AddHours(20))]);
+        await platform.WaitForStoredAsync(tenant, 2);
+        using var api = platform.Api(tenant.ReadKey);
+        var localMidnight = Day.AddDays(-1).AddHours(18).AddMinutes(30);
+
+        var answer = await PostAsync(api, "/grafana/query", Query(localMidnight, localMidnight.AddDays(2), 86_400_000, [Target("A", "events", new JsonObject())]).ToJsonString());
+
+        Assert.Equal(new Dictionary<string, string> { ["events"] = "1@0 1@1" }, Series(answer, localMidnight, TimeSpan.FromDays(1)));
+    }
+
+    [Fact]
+    public async Task Table_format_answers_one_row_per_breakdown_value_with_its_total()
+    {
+        var data = await DatasetAsync();
+        using var api = platform.Api(data.Tenant.ReadKey);
+        var payload = "{\"event\": [], \"country\": [], \"breakdown\": \"country\", \"format\": \"table\"}";
+
+        var answer = await PostAsync(api, "/grafana/query", Query(Day, Day.AddDays(1), 3_600_000, [Target("A", "events", payload)]).ToJsonString());
+        var users = await PostAsync(api, "/grafana/query", Query(Day, Day.AddDays(1), 3_600_000,
+            [Target("A", "events", new JsonObject { ["measure"] = "users", ["breakdown"] = "device", ["country"] = new JsonArray("DE", "FR"), ["format"] = "table" })]).ToJsonString());
+
+        var table = Assert.Single(answer.AsArray())!;
+        Assert.Equal("table", (string)table["type"]!);
+        Assert.Equal("""[{"text":"country","type":"string"},{"text":"count","type":"number"}]""", table["columns"]!.ToJsonString());
+        Assert.Equal("""[["DE",3],["FR",2]]""", table["rows"]!.ToJsonString());
+        Assert.Equal("""[["desktop",2],["mobile",1]]""", Assert.Single(users.AsArray())!["rows"]!.ToJsonString());
+    }
+
+    [Fact]
+    public async Task Variables_tag_values_and_payload_options_list_this_tenants_recent_values_most_frequent_first()
+    {
+        var data = await DatasetAsync();
+        using var api = platform.Api(data.Tenant.ReadKey);
+        var range = Range(DateTimeOffset.UtcNow.AddDays(-7), DateTimeOffset.UtcNow).ToJsonString();
+
+        var events = await PostAsync(api, "/grafana/variable", $$"""{"payload": {"target": "events"}, "range": {{range}}}""");
+        var countries = await PostAsync(api, "/grafana/variable", $$"""{"payload": {"target": "countries"}, "range": {{range}}}""");
+        var keys = await PostAsync(api, "/grafana/tag-keys", "{}");
+        var devices = await PostAsync(api, "/grafana/tag-values", """{"key": "device"}""");
+        var eventOptions = await PostAsync(api, "/grafana/metric-payload-options", """{"metric": "events", "payload": {}, "name": "event"}""");
+        var measureOptions = await PostAsync(api, "/grafana/metric-payload-options", """{"metric": "events", "payload": {"event": ["signup"]}, "name": "measure"}""");
+
+        Assert.Equal("""[{"__text":"signup","__value":"signup"},{"__text":"purchase","__value":"purchase"},{"__text":"page_view","__value":"page_view"}]""", events.ToJsonString());
+        Assert.Equal("""[{"__text":"DE","__value":"DE"},{"__text":"FR","__value":"FR"},{"__text":"US","__value":"US"}]""", countries.ToJsonString());
+        Assert.Contains(keys.AsArray(), k => (string)k!["text"]! == "country" && (string)k["type"]! == "string");
+        Assert.Equal("""[{"text":"desktop"},{"text":"mobile"}]""", devices.ToJsonString());
+        Assert.Equal("""[{"label":"signup","value":"signup"},{"label":"purchase","value":"purchase"},{"label":"page_view","value":"page_view"}]""", eventOptions.ToJsonString());
+        Assert.Equal("""[{"label":"count","value":"count"},{"label":"users","value":"users"}]""", measureOptions.ToJsonString());
+
+        // The other tenant sees only its own.
+        using var other = platform.Api(data.Other.ReadKey);
+        Assert.Equal("""[{"__text":"signup","__value":"signup"},{"__text":"b_only_event","__value":"b_only_event"}]""",
+            (await PostAsync(other, "/grafana/variable", """{"payload": {"target": "events"}}""")).ToJsonString());
+    }
+
+    /// <summary>A read token as <c>Api token --tenant</c> mints it: HS256 over tenant_id and scope with the platform's signing key.</summary>
+    private string Token(string tenantId)
+    {
+        static string B64(byte[] bytes) => Convert.ToBase64String(bytes).TrimEnd('=').Replace('+', '-').Replace('/', '_');
+        var now = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
+        var header = B64(System.Text.Encoding.UTF8.GetBytes("""{"alg":"HS256","typ":"JWT"}"""));
+        var claims = B64(System.Text.Encoding.UTF8.GetBytes(new JsonObject
+        {
+            ["iss"] = "platform", ["aud"] = "platform-api", ["iat"] = now, ["nbf"] = now, ["exp"] = now + 3600,
+            ["tenant_id"] = tenantId, ["scope"] = "metrics",
+        }.ToJsonString()));
+        var signature = B64(System.Security.Cryptography.HMACSHA256.HashData(System.Text.Encoding.UTF8.GetBytes(platform.JwtSigningKey), System.Text.Encoding.UTF8.GetBytes(header + "." + claims)));
+        return $"{header}.{claims}.{signature}";
+    }
+
+    [Fact]
+    public async Task A_bearer_token_reads_its_own_tenant_as_a_read_key_does()
+    {
+        var data = await DatasetAsync();
+        var body = Query(At(0, 0), At(5, 0), 60_000, [Target("A", "events", new JsonObject { ["event"] = new JsonArray("signup") })]).ToJsonString();
+        using var token = platform.Api(Token(data.Tenant.Id));
+        using var otherToken = platform.Api(Token(data.Other.Id));
+
+        Assert.Equal(new Dictionary<string, string> { ["signup"] = "2@0 0@1 1@2 0@3 0@4" }, Series(await PostAsync(token, "/grafana/query", body), At(0, 0), TimeSpan.FromMinutes(1)));
+        Assert.Equal(new Dictionary<string, string> { ["signup"] = "5@0 0@1 0@2 0@3 0@4" }, Series(await PostAsync(otherToken, "/grafana/query", body), At(0, 0), TimeSpan.FromMinutes(1)));
+        Assert.Equal("ok", (string)(await MetricsPlatform.GetJsonAsync(token, "/grafana"))["status"]!);
+    }
+
+    [Fact]
+    public async Task Test_connection_and_catalogue_describe_the_metrics_and_need_a_credential()
+    {
+        var data = await DatasetAsync();
+        using var api = platform.Api(data.Tenant.ReadKey);
+
+        var status = await MetricsPlatform.GetJsonAsync(api, "/grafana/");
+        var catalogue = (await PostAsync(api, "/grafana/metrics", "{}")).AsArray();
+        var reloaded = (await PostAsync(api, "/grafana/metrics", """{"metric": "events", "payload": {"event": ["signup"]}}""")).AsArray();
+
+        Assert.Equal("ok", (string)status["status"]!);
+        var events = Assert.Single(catalogue, m => (string)m!["value"]! == "events")!;
+        Assert.Equal("Events (trends)", (string)events["label"]!);
+        Assert.Equal(["event:multi-select", "country:multi-select", "measure:select", "breakdown:select", "interval:select", "format:select"],
+            events["payloads"]!.AsArray().Select(p => $"{p!["name"]}:{p["type"]}"));
+        Assert.Null(events["payloads"]![0]!["options"]);
+        Assert.Equal(catalogue.ToJsonString(), reloaded.ToJsonString());
+        Assert.Equal(catalogue.Select(m => (string)m!["value"]!), status["metrics"]!.AsArray().Select(m => (string)m!));
+
+        using var anonymous = platform.CreateHttpClient("api");
+        using var response = await anonymous.PostAsync("/grafana/query", Http.Json(Query(At(0, 0), At(5, 0), 60_000, [Target("A", "events", null)]).ToJsonString()));
+        Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
+    }
+
+    [Fact]
+    public async Task Bad_bodies_and_hostile_inputs_are_400_problems_naming_the_parameter()
+    {
+        var data = await DatasetAsync();
+        using var api = platform.Api(data.Tenant.ReadKey);
+        string Q(JsonNode? payload, string target = "events", JsonArray? filters = null, long intervalMs = 60_000) =>
+            Query(At(0, 0), At(5, 0), intervalMs, [Target("A", target, payload)], filters).ToJsonString();
+
+        var cases = new (string Path, string Body, string Parameter)[]
+        {
+            ("/grafana/query", "{\"targets\": [", "body"),
+            ("/grafana/query", "[]", "body"),
+            ("/grafana/query", "{\"range\": {\"from\": \"a\", \"from\": \"b\"}}", "body"),
+            ("/grafana/query", Q(null, target: "x' OR 1=1 --"), "target"),
+            ("/grafana/query", Q(null, target: "active_users_not_a_metric"), "target"),
+            ("/grafana/query", Q(new JsonObject { ["measure"] = "bogus" }), "payload.measure"),
+            ("/grafana/query", Q(new JsonObject { ["breakdown"] = "country) OR 1=1 --" }), "payload.breakdown"),
+            ("/grafana/query", Q(new JsonObject { ["event"] = 42 }), "payload.event"),
+            ("/grafana/query", Q(new JsonObject { ["event"] = new JsonArray("ok", "bad\u0001name") }), "payload.event"),
+            ("/grafana/query", Q(new JsonObject { ["event"] = new string('e', 200) }), "payload.event"),
+            ("/grafana/query", Q(new JsonObject { ["tenant_id"] = data.Other.Id }), "payload.tenant_id"),
+            ("/grafana/query", Q("{not json"), "payload"),
+            ("/grafana/query", Q(new JsonArray()), "payload"),
+            ("/grafana/query", Q(null, filters: [Filter("tenant_id", "=", data.Other.Id)]), "adhocFilters"),
+            ("/grafana/query", Q(null, filters: [Filter("country') OR 1=1 --", "=", "DE")]), "adhocFilters"),
+            ("/grafana/query", Q(null, filters: [Filter("country", "<", "DE")]), "adhocFilters.operator"),
+            ("/grafana/query", Q(null, filters: [new JsonObject { ["key"] = "country", ["operator"] = "=|", ["values"] = new JsonArray() }]), "adhocFilters"),
+            ("/grafana/query", Q(null, intervalMs: -5), "intervalMs"),
+            ("/grafana/query", Q(new JsonObject { ["interval"] = "fortnight" }), "payload.interval"),
+            ("/grafana/query", Query(Day.AddDays(-30), Day, 60_000, [Target("A", "events", new JsonObject { ["interval"] = "minute" })]).ToJsonString(), "interval"),
+            ("/grafana/query", Query(At(5, 0), At(0, 0), 60_000, [Target("A", "events", null)]).ToJsonString(), "from"),
+            ("/grafana/query", """{"range": {"from": "1971-01-01T00:00:00.000Z", "to": "2100-01-01T00:00:00.000Z"}, "targets": [{"refId": "A", "target": "events"}]}""", "from"),
+            ("/grafana/query", """{"range": {"from": "now-6h", "to": "now"}, "targets": [{"refId": "A", "target": "events"}]}""", "to"),
+            ("/grafana/query", """{"targets": [{"refId": "A", "target": "events"}]}""", "range"),
+            ("/grafana/query", """{"range": 5, "targets": []}""", "range"),
+            ("/grafana/variable", """{"payload": {"target": "users'; DROP TABLE raw_events; --"}}""", "payload.target"),
+            ("/grafana/variable", """{"payload": 7}""", "payload"),
+            ("/grafana/tag-values", """{"key": "tenant_id"}""", "key"),
+            ("/grafana/tag-values", """{"key": ["country"]}""", "key"),
+            ("/grafana/metric-payload-options", """{"metric": "nope", "name": "event", "payload": {}}""", "metric"),
+            ("/grafana/metric-payload-options", """{"metric": "events", "name": "nope", "payload": {}}""", "name"),
+        };
+
+        foreach (var (path, body, parameter) in cases)
+        {
+            var problem = await PostProblemAsync(api, path, body);
+            Assert.True((string?)problem["parameter"] == parameter, $"{path} {body}: expected parameter {parameter}, got {problem}");
+        }
+    }
+
+    [Fact]
+    public async Task Every_target_of_the_dashboards_is_served_or_planned_and_served_ones_answer()
+    {
+        var data = await DatasetAsync();
+        using var api = platform.Api(data.Tenant.ReadKey);
+        var status = await MetricsPlatform.GetJsonAsync(api, "/grafana/");
+        var served = status["metrics"]!.AsArray().Select(m => (string)m!).ToHashSet();
+        var planned = status["plannedMetrics"]!.AsArray().Select(m => (string)m!).ToHashSet();
+        Assert.Empty(served.Intersect(planned));
+
+        foreach (var (file, target) in DashboardFilesTests.Targets())
+        {
+            var metric = (string)target["target"]!;
+            Assert.True(served.Contains(metric) || planned.Contains(metric), $"{file}: target '{metric}' is neither served nor planned");
+            if (served.Contains(metric))
+            {
+                // As Grafana sends it with every multi-value variable at "All" ([]).
+                var sent = target.DeepClone().AsObject();
+                sent["payload"] = DashboardFilesTests.WithVariablesAtAll((string)target["payload"]!);
+                var answer = await PostAsync(api, "/grafana/query", Query(Day, Day.AddDays(1), 60_000, [sent]).ToJsonString());
+                Assert.NotEmpty(answer.AsArray());
+            }
+        }
+    }
+}
