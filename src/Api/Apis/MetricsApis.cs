@@ -12,6 +12,8 @@ public static class MetricsApis
 
         cached.MapEventsApi();
         cached.MapTrendsApi();
+        cached.MapFunnelsApi();
+        cached.MapRetentionApi();
         return app;
     }
 }

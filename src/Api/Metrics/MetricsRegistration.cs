@@ -10,5 +10,7 @@ internal static class MetricsRegistration
     {
         builder.Services.AddSingleton<MetricsContext>();
         builder.Services.AddSingleton<TrendsQuery>();
+        builder.Services.AddSingleton<FunnelQuery>();
+        builder.Services.AddSingleton<RetentionQuery>();
     }
 }
