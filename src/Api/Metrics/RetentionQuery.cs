@@ -52,34 +52,40 @@ public sealed class RetentionQuery(TenantSources sources, MetricsQueryRunner run
 
         var bucket = request.Grain == RetentionGrain.Week ? $"toMonday({MetricsSql.LocalDay("event_time", zone)})" : MetricsSql.LocalDay("event_time", zone);
         var cohortBucket = request.Grain == RetentionGrain.Week ? $"toMonday({MetricsSql.LocalDay("first_time", zone)})" : MetricsSql.LocalDay("first_time", zone);
+        // Rows (cohort, actor, period) with -1 for "no return in a period asked for", so every member counts in the size.
+        // No lambdas: 18.16 prunes subquery columns that are only captured by one.
         var sql = $"""
-            SELECT toString(cohort_start) AS cohort, count() AS size, sumForEach(arrayMap(p -> toUInt64(has(periods_hit, p)), range({MetricsSql.Int(request.Periods)}))) AS users
+            SELECT toString(cohort_start) AS cohort, uniqExactMerge(period_state) AS size, groupArrayIf((period, period_users), period >= 0) AS users
             FROM
             (
-                SELECT cohort_start, actor_id, groupUniqArrayIf(period, period >= 0 AND period < {MetricsSql.Int(request.Periods)}) AS periods_hit
+                SELECT cohort_start, period, uniqExact(actor_id) AS period_users, uniqExactState(actor_id) AS period_state
                 FROM
                 (
-                    SELECT cohort_start, actor_id, intDiv(toInt32(return_bucket) - toInt32(cohort_start), {days}) AS period
+                    SELECT cohort_start, actor_id, if(period_offset >= 0 AND period_offset < {MetricsSql.Int(request.Periods)}, period_offset, -1) AS period
                     FROM
                     (
-                        SELECT actor_id, {cohortBucket} AS cohort_start
+                        SELECT cohort_start, actor_id, intDiv(toInt32(return_bucket) - toInt32(cohort_start), {days}) AS period_offset
                         FROM
                         (
-                            SELECT actor_id, min(event_time) AS first_time
-                            FROM {firsts.Sql}
-                            WHERE actor_id != ''{NameFilter(request.CohortEvent)}
-                            GROUP BY actor_id
+                            SELECT actor_id, {cohortBucket} AS cohort_start
+                            FROM
+                            (
+                                SELECT actor_id, min(event_time) AS first_time
+                                FROM {firsts.Sql}
+                                WHERE actor_id != ''{NameFilter(request.CohortEvent)}
+                                GROUP BY actor_id
+                            )
+                            WHERE first_time >= {MetricsSql.Instant(range.From)} AND first_time < {MetricsSql.Instant(range.To)}
                         )
-                        WHERE first_time >= {MetricsSql.Instant(range.From)} AND first_time < {MetricsSql.Instant(range.To)}
+                        ALL LEFT JOIN
+                        (
+                            SELECT DISTINCT actor_id, {bucket} AS return_bucket
+                            FROM {returns.Sql}
+                            WHERE actor_id != ''{NameFilter(request.ReturnEvent)}
+                        ) USING actor_id
                     )
-                    ALL LEFT JOIN
-                    (
-                        SELECT DISTINCT actor_id, {bucket} AS return_bucket
-                        FROM {returns.Sql}
-                        WHERE actor_id != ''{NameFilter(request.ReturnEvent)}
-                    ) USING actor_id
                 )
-                GROUP BY cohort_start, actor_id
+                GROUP BY cohort_start, period
             )
             GROUP BY cohort_start
             ORDER BY cohort_start
@@ -97,7 +103,7 @@ public sealed class RetentionQuery(TenantSources sources, MetricsQueryRunner run
                 .TakeWhile(p => TimeRange.LocalMidnight(cohort.AddDays(p * days), zone) <= now)
                 .Select(p =>
                 {
-                    var users = row?.Users[p] ?? 0;
+                    var users = row?.Users.FirstOrDefault(u => u[0] == p)?[1] ?? 0;
                     return new RetentionPeriod(p, users, size == 0 ? 0 : users * 100.0 / size);
                 }).ToList();
             cohorts.Add(new RetentionCohort(cohort, size, periods));
@@ -117,7 +123,8 @@ public sealed class RetentionQuery(TenantSources sources, MetricsQueryRunner run
 
     private static DateTimeOffset Max(DateTimeOffset a, DateTimeOffset b) => a > b ? a : b;
 
-    public sealed record RetentionRow(string Cohort, long Size, long[] Users);
+    /// <summary><see cref="Users"/>: (period, users) for the periods someone returned in.</summary>
+    public sealed record RetentionRow(string Cohort, long Size, List<long[]> Users);
 }
 
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower)]
