@@ -17,6 +17,8 @@ public static class MetricsApis
         cached.MapFeatureAdoptionApi();
         v1.MapTimelineApi();
         app.MapGrafanaApi();
+        cached.MapFunnelsApi();
+        cached.MapRetentionApi();
         return app;
     }
 }

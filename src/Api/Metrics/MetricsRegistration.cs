@@ -15,5 +15,7 @@ internal static class MetricsRegistration
         builder.Services.AddSingleton<FeatureAdoptionQuery>();
         builder.Services.AddSingleton<TimelineQuery>();
         builder.Services.AddGrafanaDataSource();
+        builder.Services.AddSingleton<FunnelQuery>();
+        builder.Services.AddSingleton<RetentionQuery>();
     }
 }
