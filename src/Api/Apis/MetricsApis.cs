@@ -12,6 +12,7 @@ public static class MetricsApis
 
         cached.MapEventsApi();
         cached.MapTrendsApi();
+        v1.MapPipelineHealthApi(); // not cached: it reports the pipeline's state now
         return app;
     }
 }

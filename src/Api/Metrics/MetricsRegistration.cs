@@ -10,5 +10,6 @@ internal static class MetricsRegistration
     {
         builder.Services.AddSingleton<MetricsContext>();
         builder.Services.AddSingleton<TrendsQuery>();
+        builder.AddPipelineHealth();
     }
 }
