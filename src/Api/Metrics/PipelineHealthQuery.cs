@@ -60,13 +60,15 @@ public sealed class PipelineHealthQuery(TenantSources sources, MetricsQueryRunne
 
     public async Task<PipelineHealthResponse> RunAsync(TenantScope scope, CancellationToken cancellationToken)
     {
+        // Independent reads, started together: the answer takes as long as the slowest, not the sum.
         var now = time.GetUtcNow();
         var lag = ConsumerLagAsync(cancellationToken);
-        var tenant = await TenantAsync(scope, now, cancellationToken);
-        var runs = await TransformRunsAsync(cancellationToken);
-        var tests = await FailingTestsAsync(cancellationToken);
-        var clickHouseHealth = await ClickHouseAsync(cancellationToken);
-        return new PipelineHealthResponse(now, tenant, new PlatformPipelineHealth(await lag, runs, tests, clickHouseHealth));
+        var tenant = TenantAsync(scope, now, cancellationToken);
+        var runs = TransformRunsAsync(cancellationToken);
+        var tests = FailingTestsAsync(cancellationToken);
+        var clickHouseHealth = ClickHouseAsync(cancellationToken);
+        await Task.WhenAll(lag, tenant, runs, tests, clickHouseHealth);
+        return new PipelineHealthResponse(now, await tenant, new PlatformPipelineHealth(await lag, await runs, await tests, await clickHouseHealth));
     }
 
     private async Task<TenantPipelineHealth> TenantAsync(TenantScope scope, DateTimeOffset now, CancellationToken cancellationToken)
@@ -150,7 +152,7 @@ public sealed class PipelineHealthQuery(TenantSources sources, MetricsQueryRunne
     private async Task<ClickHouseHealth> ClickHouseAsync(CancellationToken cancellationToken)
     {
         var database = MetricsSql.Str(clickHouse.Settings.Database);
-        var parts = await runner.QueryAsync(
+        var parts = runner.QueryAsync(
             $"""
             SELECT table, count() AS active_parts, sum(rows) AS total_rows
             FROM system.parts
@@ -158,16 +160,17 @@ public sealed class PipelineHealthQuery(TenantSources sources, MetricsQueryRunne
             GROUP BY table
             ORDER BY table
             """, PipelineHealthJsonContext.Default.PartsRow, cancellationToken);
-        var mutations = await runner.QueryAsync(
+        var mutations = runner.QueryAsync(
             $"""
             SELECT table, mutation_id, toUInt32(create_time) AS created, parts_to_do
             FROM system.mutations
             WHERE database = {database} AND is_done = 0
             ORDER BY create_time
             """, PipelineHealthJsonContext.Default.MutationRow, cancellationToken);
+        await Task.WhenAll(parts, mutations);
         return new ClickHouseHealth(
-            parts.Select(p => new TableParts(p.Table, p.ActiveParts, p.TotalRows)).ToList(),
-            mutations.Select(m => new PendingMutation(m.Table, m.MutationId, DateTimeOffset.FromUnixTimeSeconds(m.Created), m.PartsToDo)).ToList());
+            (await parts).Select(p => new TableParts(p.Table, p.ActiveParts, p.TotalRows)).ToList(),
+            (await mutations).Select(m => new PendingMutation(m.Table, m.MutationId, DateTimeOffset.FromUnixTimeSeconds(m.Created), m.PartsToDo)).ToList());
     }
 
     private string Table(string name) => ClickHouseSql.Table(clickHouse.Settings.Database, name);
