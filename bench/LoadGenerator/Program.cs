@@ -1,5 +1,29 @@
 using System.Runtime.InteropServices;
 using LoadGenerator;
+using LoadGenerator.Queries;
+
+// scripts/bench queries ...: the query latency benchmark instead of the intake one.
+if (args is ["queries", ..])
+{
+    QueryBenchOptions queryOptions;
+    try
+    {
+        queryOptions = QueryBenchOptions.Parse(args[1..]);
+    }
+    catch (FormatException ex)
+    {
+        Console.Error.WriteLine(ex.Message);
+        return 2;
+    }
+
+    if (queryOptions.Help)
+    {
+        Console.WriteLine(QueryBenchOptions.Usage);
+        return 0;
+    }
+
+    return await RunStoppableAsync(token => QueryBenchmark.RunAsync(queryOptions, Console.Out, token));
+}
 
 BenchOptions options;
 try
@@ -18,22 +42,27 @@ if (options.Help)
     return 0;
 }
 
-// Ctrl-C and SIGTERM end the run early, and a platform this run started is still stopped on the way out.
-using var cancel = new CancellationTokenSource();
-using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop);
-using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop);
-try
-{
-    return await Benchmark.RunAsync(options, Console.Out, cancel.Token);
-}
-catch (OperationCanceledException) when (cancel.IsCancellationRequested)
-{
-    Console.Error.WriteLine("Stopped before the end; no figures.");
-    return 130;
-}
+return await RunStoppableAsync(token => Benchmark.RunAsync(options, Console.Out, token));
 
-void Stop(PosixSignalContext signal)
+// Ctrl-C and SIGTERM end the run early, and a platform this run started is still stopped on the way out.
+static async Task<int> RunStoppableAsync(Func<CancellationToken, Task<int>> run)
 {
-    signal.Cancel = true;
-    cancel.Cancel();
+    using var cancel = new CancellationTokenSource();
+    void Stop(PosixSignalContext signal)
+    {
+        signal.Cancel = true;
+        cancel.Cancel();
+    }
+
+    using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop);
+    using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop);
+    try
+    {
+        return await run(cancel.Token);
+    }
+    catch (OperationCanceledException) when (cancel.IsCancellationRequested)
+    {
+        Console.Error.WriteLine("Stopped before the end; no figures.");
+        return 130;
+    }
 }

@@ -19,6 +19,7 @@ public static class MetricsApis
         app.MapGrafanaApi();
         cached.MapFunnelsApi();
         cached.MapRetentionApi();
+        v1.MapPipelineHealthApi(); // not cached: it reports the pipeline's state now
         return app;
     }
 }

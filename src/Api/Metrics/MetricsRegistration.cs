@@ -17,5 +17,6 @@ internal static class MetricsRegistration
         builder.Services.AddGrafanaDataSource();
         builder.Services.AddSingleton<FunnelQuery>();
         builder.Services.AddSingleton<RetentionQuery>();
+        builder.AddPipelineHealth();
     }
 }

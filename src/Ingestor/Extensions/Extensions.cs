@@ -1,4 +1,5 @@
 using Ingestor;
+using Ingestor.Apis;
 using Ingestor.Consumption;
 using Ingestor.Schema;
 
@@ -13,6 +14,7 @@ internal static class Extensions
             .ValidateDataAnnotations()
             .ValidateOnStart();
 
+        builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.TypeInfoResolverChain.Insert(0, IngestorStatusJsonContext.Default));
         builder.AddClickHouseClient("clickhouse");
         builder.AddKafkaProducer("kafka");
 
