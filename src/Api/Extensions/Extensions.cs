@@ -24,6 +24,8 @@ internal static class Extensions
         builder.AddQueryLimits();
         builder.Services.AddOpenApi();
 
+        // Bounded: one entry per tenant and watermark (late-day lists), each of size 1.
+        builder.Services.AddMemoryCache(o => o.SizeLimit = 100_000);
         builder.Services.AddSingleton<TenantScopes>();
         builder.Services.AddSingleton<ModelWatermarks>();
         builder.Services.AddSingleton<TenantSources>();

@@ -136,7 +136,7 @@ public static class Intervals
         };
         if ((range.To - range.From) / width > maxBuckets)
         {
-            throw new BadQueryException("interval", "Too many buckets", $"A {interval.Name()} series over this range would have more than {maxBuckets} points; use a wider interval or a shorter range.");
+            throw new BadQueryException("interval", "Too many buckets", $"A series by {interval.Name()} over this range would have more than {maxBuckets} points; use a wider interval or a shorter range.");
         }
     }
 }

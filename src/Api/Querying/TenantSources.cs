@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Caching.Memory;
 using Microsoft.Extensions.Options;
 using Platform.ClickHouse;
 
@@ -16,7 +17,7 @@ public sealed record EventsSource(string Sql, IReadOnlyList<string> Tables);
 /// <item><see cref="Rollup"/>: a rollup's rows for whole UTC days, for the days <see cref="RollupSettledBeforeAsync"/> allows.</item>
 /// </list>
 /// </summary>
-public sealed class TenantSources(ClickHouseClient clickHouse, IOptions<ApiOptions> options, ModelWatermarks watermarks)
+public sealed class TenantSources(ClickHouseClient clickHouse, IOptions<ApiOptions> options, ModelWatermarks watermarks, IMemoryCache cache)
 {
     /// <summary>The columns every events source has.</summary>
     public const string EventColumns =
@@ -79,29 +80,44 @@ public sealed class TenantSources(ClickHouseClient clickHouse, IOptions<ApiOptio
             return null;
         }
 
-        var settled = TimeRange.LocalMidnight(mark.SettledBefore, "UTC");
         var window = options.Value.DedupeWindow;
-        if (settled <= from - window)
+        if (TimeRange.LocalMidnight(mark.SettledBefore, "UTC") <= from - window)
         {
             return mark.SettledBefore;
         }
 
-        var firstLate = await clickHouse.QueryLongAsync(
-            $"""
-            SELECT toUInt32(min(event_time))
-            FROM {Table("raw_events")}
-            WHERE tenant_id = {MetricsSql.Str(scope.TenantId)}
-              AND event_time >= {MetricsSql.Instant(from - window)} AND event_time < {MetricsSql.Instant(Min(settled, to + window))}
-              AND (inserted_at >= {MetricsSql.Instant(mark.DataAsOf - ClockMargin)} OR toDate(event_time) + {LateDays} < toDate(inserted_at))
-            """, Limits(), cancellationToken);
-        if (firstLate == 0)
+        var lateDays = await LateDaysAsync(scope, mark, cancellationToken);
+        var firstLate = lateDays.FirstOrDefault(d => TimeRange.LocalMidnight(d.AddDays(1), "UTC") > from - window && TimeRange.LocalMidnight(d, "UTC") < to + window);
+        if (firstLate == default)
         {
             return mark.SettledBefore;
         }
 
-        var dirty = DateOnly.FromDateTime(DateTimeOffset.FromUnixTimeSeconds(firstLate).UtcDateTime).AddDays(-(int)Math.Ceiling(window.TotalDays));
+        var dirty = firstLate.AddDays(-(int)Math.Ceiling(window.TotalDays));
         return dirty < mark.SettledBefore ? dirty : mark.SettledBefore;
     }
+
+    /// <summary>
+    /// The tenant's days before the watermark with rows the build did not see, oldest first. One read of
+    /// the tenant's times per watermark, kept as long as the watermark is: answers stay exact to within
+    /// <see cref="ApiOptions.WatermarkCacheDuration"/> of an insert, and a hot dashboard costs one query.
+    /// </summary>
+    private async Task<IReadOnlyList<DateOnly>> LateDaysAsync(TenantScope scope, ModelWatermark mark, CancellationToken cancellationToken) =>
+        await cache.GetOrCreateAsync((nameof(LateDaysAsync), scope.TenantId, mark), async entry =>
+        {
+            entry.AbsoluteExpirationRelativeToNow = options.Value.WatermarkCacheDuration;
+            entry.Size = 1;
+            var days = await clickHouse.QueryScalarAsync(
+                $"""
+                SELECT arrayStringConcat(arrayMap(d -> toString(d), arraySort(groupUniqArray(toDate(event_time)))), ',')
+                FROM {Table("raw_events")}
+                WHERE tenant_id = {MetricsSql.Str(scope.TenantId)}
+                  AND event_time < {MetricsSql.Instant(TimeRange.LocalMidnight(mark.SettledBefore, "UTC"))}
+                  AND (inserted_at >= {MetricsSql.Instant(mark.DataAsOf - ClockMargin)} OR toDate(event_time) + {LateDays} < toDate(inserted_at))
+                """, Limits(), cancellationToken);
+            return (IReadOnlyList<DateOnly>)days.Split(',', StringSplitOptions.RemoveEmptyEntries)
+                .Select(d => DateOnly.ParseExact(d, "yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture)).ToList();
+        }) ?? [];
 
     private string Staged(TenantScope scope, DateTimeOffset from, DateTimeOffset to, IReadOnlyCollection<string>? eventNames) =>
         $"""
@@ -143,5 +159,4 @@ public sealed class TenantSources(ClickHouseClient clickHouse, IOptions<ApiOptio
 
     private ClickHouseQueryOptions Limits() => new() { Readonly = true, MaxExecutionTime = options.Value.MaxExecutionTime };
 
-    private static DateTimeOffset Min(DateTimeOffset a, DateTimeOffset b) => a < b ? a : b;
 }

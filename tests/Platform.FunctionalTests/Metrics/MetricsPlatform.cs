@@ -11,7 +11,7 @@ namespace Platform.FunctionalTests.Metrics;
 /// rollups catch up within seconds). Each test class makes its own tenants and sends its own events
 /// through the Collector, then asks the Api.
 /// </summary>
-public sealed class MetricsPlatform : PlatformFixture
+public class MetricsPlatform : PlatformFixture
 {
     protected override bool WithDemoData => false;
 
@@ -60,9 +60,11 @@ public sealed class MetricsPlatform : PlatformFixture
     }
 
     /// <summary>An Api client with this credential (a read key or a token) as the bearer.</summary>
-    public HttpClient Api(string credential)
+    public HttpClient Api(string credential) => ApiClient(this, credential);
+
+    public static HttpClient ApiClient(PlatformFixture platform, string credential)
     {
-        var client = CreateHttpClient("api");
+        var client = platform.CreateHttpClient("api");
         client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", credential);
         return client;
     }
