@@ -42,10 +42,12 @@ public static class QueryCases
                 t => $"SELECT toDate(event_time) AS d, count() FROM {raw} WHERE {Where(t)} GROUP BY d ORDER BY d", null),
             new("trends users", "rollup (source=auto)", () => Get($"/v1/trends?{range}&interval=day&measure=users&source=auto"),
                 t => $"SELECT toDate(event_time) AS d, uniqExact({actor}) FROM {raw} WHERE {Where(t)} GROUP BY d ORDER BY d", Rollup),
-            new("active users", "rollup", () => Get($"/v1/active-users?{range}&interval=day"),
-                t => $"SELECT toDate(event_time) AS d, uniqExact({actor}) FROM {raw} WHERE {Where(t)} GROUP BY d ORDER BY d", Rollup),
+            new("active users", "rollup (source=auto)", () => Get($"/v1/active-users?{range}"),
+                t => ActiveUsersSql(raw, t, from, to), Rollup),
+            new("active users", "raw (source=raw)", () => Get($"/v1/active-users?{range}&source=raw"),
+                t => ActiveUsersSql(raw, t, from, to), null),
             new("funnels (3 steps)", "events", () => Post("/v1/funnels",
-                    $$"""{"steps":[{{string.Join(",", steps.Select(s => $"\"{s}\""))}}],"from":"{{Iso(from)}}","to":"{{Iso(to)}}","tz":"UTC"}"""),
+                    $$"""{"steps":[{{StepList(steps)}}],"windowSeconds":604800,"from":"{{Iso(from)}}","to":"{{Iso(to)}}","tz":"UTC"}"""),
                 t => $"""
                     SELECT level, count() FROM
                     (
@@ -55,7 +57,7 @@ public static class QueryCases
                     )
                     GROUP BY level ORDER BY level
                     """, Heavy),
-            new("retention", "events", () => Get($"/v1/retention?{range}&interval=day"),
+            new("retention", "events", () => Get($"/v1/retention?{range}&grain=day&periods=8"),
                 t => $"""
                     SELECT first_day, active_day - first_day AS day_offset, count() FROM
                     (
@@ -69,12 +71,24 @@ public static class QueryCases
                     SELECT count(), avg(length_seconds) FROM
                     (SELECT max(event_time) - min(event_time) AS length_seconds FROM {raw} WHERE {Where(t)} GROUP BY session_id)
                     """, null),
-            new("feature adoption", "model", () => Get($"/v1/feature-adoption?{range}"),
+            new("feature adoption", "model", () => Get($"/v1/feature-adoption?{range}&feature=feature_used"),
                 t => $"SELECT event_name, uniqExact({actor}) FROM {raw} WHERE {Where(t)} AND event_type = 'track' GROUP BY event_name ORDER BY event_name", null),
             new("pipeline health", "raw + system", () => Get("/v1/pipeline/health"),
                 t => $"SELECT max(event_time), max(received_at), max(inserted_at), countIf(received_at >= now() - 300) FROM {raw} WHERE tenant_id = {ClickHouseSql.Literal(t)}", null),
         ];
     }
+
+    /// <summary>DAU, WAU and MAU per day in one pass: each actor-day counted towards the 30 days after it.</summary>
+    private static string ActiveUsersSql(string raw, string tenant, DateTimeOffset from, DateTimeOffset to) => $"""
+        SELECT d + o AS day, uniqExactIf(a, o = 0), uniqExactIf(a, o < 7), uniqExact(a)
+        FROM (SELECT DISTINCT toDate(event_time) AS d, if(user_id != '', user_id, anonymous_id) AS a FROM {raw}
+              WHERE tenant_id = {ClickHouseSql.Literal(tenant)} AND event_time >= {ClickHouseSql.Literal(from.AddDays(-29))} AND event_time < {ClickHouseSql.Literal(to)})
+        ARRAY JOIN range(30) AS o
+        WHERE d + o >= toDate({ClickHouseSql.Literal(from)}) AND d + o < toDate({ClickHouseSql.Literal(to)})
+        GROUP BY day ORDER BY day
+        """;
+
+    private static string StepList(IEnumerable<string> steps) => string.Join(",", steps.Select(s => "{\"event\":\"" + s + "\"}"));
 
     private static HttpRequestMessage Get(string path) => new(HttpMethod.Get, path);
 
