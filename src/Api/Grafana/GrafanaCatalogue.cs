@@ -4,18 +4,32 @@ using Api.Querying;
 namespace Api.Grafana;
 
 /// <summary>
-/// The data source's metrics, one entry each: add a metric by adding an entry to <see cref="Metrics"/>
-/// (and removing its name from <see cref="PlannedMetrics"/>). A handler only translates: payload ->
-/// the shared request record -> the shared query class -> frames.
+/// The data source's metrics, one entry each: add a metric by adding an entry to <see cref="Metrics"/>.
+/// A handler only translates: payload -> the shared request record -> the shared query class -> frames.
+/// Product metrics' handlers are in GrafanaCatalogue.Product.cs, the pipeline's in GrafanaCatalogue.Pipeline.cs.
 /// </summary>
-public static class GrafanaCatalogue
+public static partial class GrafanaCatalogue
 {
+    // Every static field is declared in this file: field initializers of partial files run in an unspecified order.
+
     /// <summary>Every metric may answer as a table instead of time series.</summary>
     public static readonly GrafanaPayload Format = GrafanaPayload.Choice("format", "Format", "time_series", "table");
 
     public static readonly GrafanaPayload IntervalChoice = GrafanaPayload.Choice("interval", "Interval", "auto", "minute", "hour", "day", "week");
 
     public static readonly GrafanaPayload Breakdown = GrafanaPayload.Choice("breakdown", "Breakdown", ["none", .. Dimension.Columns]);
+
+    /// <summary>The funnel's conversion windows, in payload order.</summary>
+    private static readonly IReadOnlyDictionary<string, TimeSpan> FunnelWindows = new Dictionary<string, TimeSpan>(StringComparer.Ordinal)
+    {
+        ["1h"] = TimeSpan.FromHours(1),
+        ["1d"] = TimeSpan.FromDays(1),
+        ["7d"] = TimeSpan.FromDays(7),
+        ["30d"] = TimeSpan.FromDays(30),
+    };
+
+    private static GrafanaPayload EventSelect(string name, string label, string placeholder) =>
+        new(name, label, GrafanaPayloadType.Select, Vocabulary: "event_name", Placeholder: placeholder);
 
     public static readonly IReadOnlyList<GrafanaMetric> Metrics =
     [
@@ -29,16 +43,37 @@ public static class GrafanaCatalogue
                 Format,
             ],
             EventsAsync),
-    ];
-
-    /// <summary>
-    /// Metrics the dashboards in deploy/grafana already use whose query classes are not merged yet.
-    /// Delete each name when its entry is added above; delete the list when it is empty.
-    /// </summary>
-    public static readonly IReadOnlyList<string> PlannedMetrics =
-    [
-        "active_users", "funnel", "retention", "session_lengths", "feature_adoption",
-        "pipeline_ingest_lag", "pipeline_consumer_lag", "pipeline_insert_rate", "pipeline_error_rate", "pipeline_transform_runs",
+        new("active_users", "Active users (DAU / WAU / MAU)",
+            [GrafanaPayload.Choice("window", "Window", "all", "dau", "wau", "mau"), Breakdown, Format],
+            ActiveUsersAsync),
+        new("funnel", "Funnel",
+            [
+                new("steps", "Steps (in order)", GrafanaPayloadType.MultiSelect, Vocabulary: "event_name", Placeholder: "2 or more events"),
+                new("window", "Conversion window", GrafanaPayloadType.Select, FunnelWindows.Keys.Select(k => new GrafanaOption(k, k)).ToList(), Placeholder: "1d"),
+                Breakdown,
+                Format,
+            ],
+            FunnelAsync),
+        new("retention", "Retention cohorts",
+            [
+                EventSelect("cohort_event", "Cohort event", "any event"),
+                EventSelect("return_event", "Return event", "any event"),
+                GrafanaPayload.Choice("grain", "Grain", "day", "week"),
+                new("periods", "Periods", GrafanaPayloadType.Input, Placeholder: "8"),
+                Format,
+            ],
+            RetentionAsync),
+        new("session_lengths", "Session lengths",
+            [GrafanaPayload.Choice("breakdown", "Breakdown", "none", "country", "device"), Format],
+            SessionLengthsAsync),
+        new("feature_adoption", "Feature adoption",
+            [EventSelect("feature", "Feature (event)", "required"), Format],
+            FeatureAdoptionAsync),
+        new("pipeline_ingest_lag", "Pipeline: ingest lag (s)", [IntervalChoice, Format], IngestLagAsync),
+        new("pipeline_insert_rate", "Pipeline: insert rate (rows/s)", [IntervalChoice, Format], InsertRateAsync),
+        new("pipeline_consumer_lag", "Pipeline: Kafka consumer lag (now)", [Format], ConsumerLagAsync),
+        new("pipeline_error_rate", "Pipeline: dead-lettered since the Ingestor started (now)", [Format], DeadLetteredAsync),
+        new("pipeline_transform_runs", "Pipeline: last Transformer run per model", [Format], TransformRunsAsync),
     ];
 
     public static GrafanaMetric Find(string parameter, string? name) =>
@@ -72,4 +107,7 @@ public static class GrafanaCatalogue
 
         return response.Series.Select(s => (object)GrafanaFrames.Series(Name(s), s.Points.Select(p => (p.Time, (double)p.Value)))).ToList();
     }
+
+    /// <summary>A breakdown value as a series or row label: the empty value is "(none)".</summary>
+    private static string Label(string? value) => value is null ? "" : value.Length == 0 ? "(none)" : value;
 }

@@ -13,7 +13,7 @@ public sealed class GrafanaDataSource(MetricsContext metrics, GrafanaVocabulary 
     private const int MaxTargets = 20;
 
     public GrafanaStatus Status() =>
-        new("ok", GrafanaCatalogue.Metrics.Select(m => m.Name).ToList(), GrafanaCatalogue.PlannedMetrics);
+        new("ok", GrafanaCatalogue.Metrics.Select(m => m.Name).ToList());
 
     public IReadOnlyList<GrafanaMetricInfo> Metrics() => GrafanaCatalogue.Metrics.Select(m => m.Info).ToList();
 

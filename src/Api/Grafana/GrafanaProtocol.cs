@@ -38,5 +38,5 @@ public sealed record GrafanaTagKey(string Type, string Text);
 
 public sealed record GrafanaTagValue(string Text);
 
-/// <summary>The answer of <c>GET /</c> (the data source's "Test connection"): what the catalogue holds and what is still to come.</summary>
-public sealed record GrafanaStatus(string Status, IReadOnlyList<string> Metrics, IReadOnlyList<string> PlannedMetrics);
+/// <summary>The answer of <c>GET /</c> (the data source's "Test connection"): the metrics the catalogue holds.</summary>
+public sealed record GrafanaStatus(string Status, IReadOnlyList<string> Metrics);

@@ -8,6 +8,7 @@ internal static class GrafanaRegistration
     public static void AddGrafanaDataSource(this IServiceCollection services)
     {
         services.AddSingleton<GrafanaVocabulary>();
+        services.AddSingleton<GrafanaPipelineSeries>();
         services.AddSingleton<GrafanaDataSource>();
     }
 }

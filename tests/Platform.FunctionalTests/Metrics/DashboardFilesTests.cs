@@ -6,8 +6,8 @@ namespace Platform.FunctionalTests.Metrics;
 /// <summary>
 /// The provisioned Grafana files in deploy/grafana, read from the repository: the dashboards parse,
 /// every panel, target and variable uses the provisioned data source, and every code-mode payload
-/// is valid JSON once Grafana has put its variables in. (Whether the targets exist is asked of the
-/// running Api in <see cref="GrafanaTests"/>.)
+/// is valid JSON once Grafana has put its variables in. (That every target is served and answers is
+/// asked of the running Api in <see cref="GrafanaTests"/>.)
 /// </summary>
 public sealed partial class DashboardFilesTests
 {
@@ -32,10 +32,31 @@ public sealed partial class DashboardFilesTests
     public static IEnumerable<(string File, JsonObject Target)> Targets() =>
         Dashboards.SelectMany(file => Dashboard(file)["panels"]!.AsArray().SelectMany(p => p!["targets"]!.AsArray()).Select(t => (file, t!.AsObject())));
 
-    /// <summary>A code-mode payload as Grafana sends it with every multi-value variable at "All" (its allValue, []).</summary>
-    public static JsonNode WithVariablesAtAll(string payload) => JsonNode.Parse(Variable().Replace(payload, "[]"))!;
+    /// <summary>
+    /// A code-mode payload as Grafana sends it with the dashboard's variables at their defaults: a
+    /// multi-value variable at "All" is its allValue ([]), a single-value one its current value
+    /// (JSON-quoted for <c>${name:json}</c>). An unknown variable fails.
+    /// </summary>
+    public static JsonNode WithVariables(string file, string payload)
+    {
+        var variables = Variables(Dashboard(file));
+        return JsonNode.Parse(Variable().Replace(payload, m =>
+        {
+            Assert.True(variables.TryGetValue(m.Groups["name"].Value, out var variable), $"{file}: {m.Value} is not a variable of the dashboard");
+            if ((bool?)variable["multi"] == true)
+            {
+                return (string)variable["allValue"]!;
+            }
 
-    [GeneratedRegex(@"\$\{?\w+\}?")]
+            var value = (string)variable["current"]!["value"]!;
+            return m.Groups["format"].Value == "json" ? JsonValue.Create(value).ToJsonString() : value;
+        }))!;
+    }
+
+    private static Dictionary<string, JsonObject> Variables(JsonObject dashboard) =>
+        dashboard["templating"]!["list"]!.AsArray().ToDictionary(v => (string)v!["name"]!, v => v!.AsObject());
+
+    [GeneratedRegex(@"\$(?:\{(?<name>\w+)(?::(?<format>\w+))?\}|(?<name>\w+))")]
     private static partial Regex Variable();
 
     private static string ProvisionedUid()
@@ -67,11 +88,11 @@ public sealed partial class DashboardFilesTests
                 {
                     Assert.Equal(uid, (string)target!["datasource"]!["uid"]!);
                     Assert.False(string.IsNullOrEmpty((string?)target["target"]), $"{file}/{panel["title"]}: a target without a metric");
-                    Assert.IsType<JsonObject>(WithVariablesAtAll((string)target["payload"]!));
+                    Assert.IsType<JsonObject>(WithVariables(file, (string)target["payload"]!));
                 }
             }
 
-            var variables = dashboard["templating"]!["list"]!.AsArray().ToDictionary(v => (string)v!["name"]!, v => v!.AsObject());
+            var variables = Variables(dashboard);
             Assert.Equal("adhoc", (string)variables["filters"]["type"]!);
             foreach (var (name, what) in new[] { ("event", "events"), ("country", "countries") })
             {
@@ -83,6 +104,23 @@ public sealed partial class DashboardFilesTests
 
             Assert.All(variables.Values, v => Assert.Equal(uid, (string)v["datasource"]!["uid"]!));
         }
+    }
+
+    [Fact]
+    public void Product_dashboard_picks_one_feature_and_names_funnel_steps_and_retention_shape()
+    {
+        var dashboard = Dashboard("product-kpis.json");
+        var feature = Variables(dashboard)["feature"];
+        Assert.Equal("query", (string)feature["type"]!);
+        Assert.Equal("events", (string)feature["query"]!["query"]!);
+        Assert.False((bool)feature["multi"]!);
+        Assert.False((bool)feature["includeAll"]!);
+
+        var payloads = Targets().Where(t => t.File == "product-kpis.json" && (string)t.Target["target"]! != "events")
+            .ToDictionary(t => (string)t.Target["target"]! + "/" + (string)t.Target["refId"]!, t => WithVariables(t.File, (string)t.Target["payload"]!).ToJsonString());
+        Assert.Equal("""{"feature":"feature_used","format":"table"}""", payloads["feature_adoption/A"]);
+        Assert.Equal("""{"steps":["page_view","signup","purchase"],"window":"1d","format":"table"}""", payloads["funnel/A"]);
+        Assert.Equal("""{"grain":"week","periods":"8","format":"table"}""", payloads["retention/A"]);
     }
 
     [Fact]
