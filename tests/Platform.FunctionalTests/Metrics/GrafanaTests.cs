@@ -498,7 +498,9 @@ public sealed class GrafanaTests(MetricsPlatform platform)
         var data = await ProductAsync();
         using var api = platform.Api(data.Tenant.ReadKey);
 
-        var plain = await QueryOneAsync(api, D, D.AddDays(1), "session_lengths", "{\"format\": \"table\"}");
+        // The sessions model is rebuilt on the heavy schedule: wait until a build holds all three sessions.
+        var plain = await Eventually.MatchesAsync(() => QueryOneAsync(api, D, D.AddDays(1), "session_lengths", "{\"format\": \"table\"}"),
+            a => a[0]!["rows"]!.AsArray().Sum(r => (long)r![1]!) == 3, TimeSpan.FromSeconds(60));
         var byCountry = await QueryOneAsync(api, D, D.AddDays(1), "session_lengths", new JsonObject { ["breakdown"] = "country" });
 
         var table = Assert.Single(plain.AsArray())!;
