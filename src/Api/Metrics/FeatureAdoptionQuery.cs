@@ -37,7 +37,7 @@ public sealed class FeatureAdoptionQuery(TenantSources sources, MetricsQueryRunn
         {
             var cohortFrom = TimeRange.LocalMidnight(weeks[0], range.TimeZone);
             var cohortTo = TimeRange.LocalMidnight(weeks[^1].AddDays(7), range.TimeZone);
-            var events = await sources.EventsAsync(scope, historyFrom, now, null, request.Source == QuerySource.Raw, cancellationToken);
+            var events = await sources.EventsAsync(scope, historyFrom, now, null, request.Source == QuerySource.Raw, cancellationToken, properties: false);
             tables.AddRange(events.Tables);
             var sql = $"""
                 SELECT toString(toMonday({MetricsSql.LocalDay("first_time", range.TimeZone)})) AS cohort_week,

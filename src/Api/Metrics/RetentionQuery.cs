@@ -47,8 +47,8 @@ public sealed class RetentionQuery(TenantSources sources, MetricsQueryRunner run
         var returnsTo = TimeRange.LocalMidnight(lastCohort.AddDays(days * request.Periods), zone);
         returnsTo = returnsTo < now ? returnsTo : now.AddSeconds(1);
 
-        var firsts = await sources.EventsAsync(scope, range.From - TimeSpan.FromDays(HistoryDays), range.To, Names(request.CohortEvent), rawOnly, cancellationToken);
-        var returns = await sources.EventsAsync(scope, returnsFrom, Max(returnsTo, returnsFrom.AddSeconds(1)), Names(request.ReturnEvent), rawOnly, cancellationToken);
+        var firsts = await sources.EventsAsync(scope, range.From - TimeSpan.FromDays(HistoryDays), range.To, Names(request.CohortEvent), rawOnly, cancellationToken, properties: false);
+        var returns = await sources.EventsAsync(scope, returnsFrom, Max(returnsTo, returnsFrom.AddSeconds(1)), Names(request.ReturnEvent), rawOnly, cancellationToken, properties: false);
 
         var bucket = request.Grain == RetentionGrain.Week ? $"toMonday({MetricsSql.LocalDay("event_time", zone)})" : MetricsSql.LocalDay("event_time", zone);
         var cohortBucket = request.Grain == RetentionGrain.Week ? $"toMonday({MetricsSql.LocalDay("first_time", zone)})" : MetricsSql.LocalDay("first_time", zone);

@@ -68,7 +68,8 @@ public sealed class TrendsQuery(TenantSources sources, MetricsQueryRunner runner
                 continue;
             }
 
-            var events = await sources.EventsAsync(scope, from, to, names, request.Source == QuerySource.Raw, cancellationToken);
+            var properties = request.Filters.Any(f => f.Dimension.ReadsProperties) || request.Breakdown?.ReadsProperties == true;
+            var events = await sources.EventsAsync(scope, from, to, names, request.Source == QuerySource.Raw, cancellationToken, properties);
             tables.AddRange(events.Tables);
             branches.Add($"""
                 SELECT {MetricsSql.BucketStart(request.Interval, "event_time", range.TimeZone)} AS bucket, {seriesEvent} AS series_event, {breakdown} AS series_key,

@@ -149,6 +149,9 @@ public sealed record Dimension(string Name, string Expression)
 {
     public const string PropertyPrefix = "property.";
 
+    /// <summary>Whether this dimension reads the properties column (a property's value).</summary>
+    public bool ReadsProperties => Name.StartsWith(PropertyPrefix, StringComparison.Ordinal);
+
     /// <summary>Event columns a breakdown or filter may name.</summary>
     public static readonly IReadOnlyList<string> Columns = ["event_name", "event_type", "country", "device", "os", "app_version", "library", "locale"];
 

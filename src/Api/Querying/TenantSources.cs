@@ -38,14 +38,18 @@ public sealed class TenantSources(ClickHouseClient clickHouse, IOptions<ApiOptio
     /// A subquery of the tenant's events with time in [from, to), one row per event id, with
     /// <see cref="EventColumns"/>. <paramref name="eventNames"/> narrows the read early (optional).
     /// <paramref name="rawOnly"/> skips the staging model (for comparisons and the benchmark).
+    /// Without <paramref name="properties"/> the raw part leaves out the two widest columns
+    /// (properties and page are ''): folding copies then moves a fraction of the bytes. Pass it
+    /// only when no filter or breakdown reads them (<see cref="Dimension.ReadsProperties"/>).
     /// </summary>
-    public async Task<EventsSource> EventsAsync(TenantScope scope, DateTimeOffset from, DateTimeOffset to, IReadOnlyCollection<string>? eventNames, bool rawOnly, CancellationToken cancellationToken)
+    public async Task<EventsSource> EventsAsync(
+        TenantScope scope, DateTimeOffset from, DateTimeOffset to, IReadOnlyCollection<string>? eventNames, bool rawOnly, CancellationToken cancellationToken, bool properties = true)
     {
         var staged = rawOnly ? null : await SettledBeforeAsync(scope, "stg_events", from, to, cancellationToken);
         var split = staged is { } day ? TimeRange.LocalMidnight(day, "UTC") : from;
         if (split <= from)
         {
-            return new EventsSource($"({Raw(scope, from, to, eventNames)})", ["raw_events"]);
+            return new EventsSource($"({Raw(scope, from, to, eventNames, properties)})", ["raw_events"]);
         }
 
         if (split >= to)
@@ -53,7 +57,7 @@ public sealed class TenantSources(ClickHouseClient clickHouse, IOptions<ApiOptio
             return new EventsSource($"({Staged(scope, from, to, eventNames)})", ["stg_events"]);
         }
 
-        return new EventsSource($"({Staged(scope, from, split, eventNames)}\n    UNION ALL\n    {Raw(scope, split, to, eventNames)})", ["stg_events", "raw_events"]);
+        return new EventsSource($"({Staged(scope, from, split, eventNames)}\n    UNION ALL\n    {Raw(scope, split, to, eventNames, properties)})", ["stg_events", "raw_events"]);
     }
 
     /// <summary>The UTC day before which <paramref name="model"/>'s rows may answer for this tenant, or null when they may not at all.</summary>
@@ -133,17 +137,18 @@ public sealed class TenantSources(ClickHouseClient clickHouse, IOptions<ApiOptio
     /// read over the range widened by the dedupe window so a copy outside it still moves the event's
     /// time, and kept when that earliest time is in the range (the stg_events rule).
     /// </summary>
-    private string Raw(TenantScope scope, DateTimeOffset from, DateTimeOffset to, IReadOnlyCollection<string>? eventNames)
+    private string Raw(TenantScope scope, DateTimeOffset from, DateTimeOffset to, IReadOnlyCollection<string>? eventNames, bool properties)
     {
         var window = options.Value.DedupeWindow;
+        var (wide, wideColumns) = properties ? ("c.13 AS properties, c.14 AS page", ", properties, page") : ("'' AS properties, '' AS page", "");
         return $"""
         SELECT event_id, c.1 AS event_type, c.2 AS event_name, c.3 AS user_id, c.4 AS anonymous_id,
                    if(c.3 != '', c.3, c.4) AS actor_id, c.5 AS session_id, first_time AS event_time, c.6 AS received_at,
-                   c.7 AS properties, c.8 AS country, c.9 AS device, c.10 AS os, c.11 AS app_version, c.12 AS library, c.13 AS locale, c.14 AS page
+                   c.7 AS country, c.8 AS device, c.9 AS os, c.10 AS app_version, c.11 AS library, c.12 AS locale, {wide}
             FROM
             (
                 SELECT event_id, min(event_time) AS first_time,
-                       argMin((event_type, event_name, user_id, anonymous_id, session_id, received_at, properties, country, device, os, app_version, library, locale, page),
+                       argMin((event_type, event_name, user_id, anonymous_id, session_id, received_at, country, device, os, app_version, library, locale{wideColumns}),
                               (event_time, received_at)) AS c
                 FROM {Table("raw_events")}
                 WHERE tenant_id = {MetricsSql.Str(scope.TenantId)}
