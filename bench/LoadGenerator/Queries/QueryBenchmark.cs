@@ -73,6 +73,8 @@ public static class QueryBenchmark
         var settings = new Dictionary<string, string>
         {
             ["Api__CacheDuration"] = "00:00:00", // every measured request reaches ClickHouse
+            // No scheduled builds competing for the two cores: the run's own full refresh builds the models.
+            ["Transformer__ScheduleEnabled"] = "false",
         };
         foreach (var (key, value) in options.Settings)
         {

@@ -46,13 +46,14 @@ public sealed class TrendsQuery(TenantSources sources, MetricsQueryRunner runner
         var breakdown = request.Breakdown?.Expression ?? "''";
         var names = request.Events.Count > 0 ? request.Events : null;
         var seriesEvent = names is null ? "''" : "event_name";
+        var users = request.Measure == TrendMeasure.Users;
         var where = MetricsSql.And(request.Filters.Select(f => f.Sql).Prepend(names is null ? "" : $"event_name IN ({MetricsSql.StrList(names)})"));
 
         if (rollupFrom < rollupTo)
         {
             branches.Add($"""
                 SELECT {MetricsSql.DayBucketStart(request.Interval, "day")} AS bucket, {seriesEvent} AS series_event, {breakdown} AS series_key,
-                       events AS branch_events, users AS branch_users
+                       events AS branch_events{(users ? ", users AS branch_users" : "")}
                 FROM {sources.Rollup(scope, "rollup_events_daily", rollupFrom, rollupTo)}
                 WHERE {where}
                 """);
@@ -73,19 +74,22 @@ public sealed class TrendsQuery(TenantSources sources, MetricsQueryRunner runner
             tables.AddRange(events.Tables);
             branches.Add($"""
                 SELECT {MetricsSql.BucketStart(request.Interval, "event_time", range.TimeZone)} AS bucket, {seriesEvent} AS series_event, {breakdown} AS series_key,
-                       count() AS branch_events, uniqExactState(actor_id) AS branch_users
+                       count() AS branch_events{(users ? ", uniqExactState(actor_id) AS branch_users" : "")}
                 FROM {events.Sql}
                 WHERE {where}
                 GROUP BY bucket, series_event, series_key
                 """);
         }
 
-        var total = request.Measure == TrendMeasure.Users ? "uniqExactMerge(bucket_users)" : "sum(bucket_events)";
+        // Counts never touch the user sets: merging them is most of a rollup query's cost.
+        var (point, total, bucketUsers) = users
+            ? ("finalizeAggregation(bucket_users)", "uniqExactMerge(bucket_users)", ", uniqExactMergeState(branch_users) AS bucket_users")
+            : ("toUInt64(0)", "sum(bucket_events)", "");
         var sql = $"""
-            SELECT series_event, series_key, groupArray((bucket, bucket_events, finalizeAggregation(bucket_users))) AS points, {total} AS total
+            SELECT series_event, series_key, groupArray((bucket, bucket_events, {point})) AS points, {total} AS total
             FROM
             (
-                SELECT bucket, series_event, series_key, sum(branch_events) AS bucket_events, uniqExactMergeState(branch_users) AS bucket_users
+                SELECT bucket, series_event, series_key, sum(branch_events) AS bucket_events{bucketUsers}
                 FROM
                 (
                     {string.Join("\n    UNION ALL\n", branches)}

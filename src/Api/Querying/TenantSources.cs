@@ -140,11 +140,12 @@ public sealed class TenantSources(ClickHouseClient clickHouse, IOptions<ApiOptio
     private string Raw(TenantScope scope, DateTimeOffset from, DateTimeOffset to, IReadOnlyCollection<string>? eventNames, bool properties)
     {
         var window = options.Value.DedupeWindow;
-        var (wide, wideColumns) = properties ? ("c.13 AS properties, c.14 AS page", ", properties, page") : ("'' AS properties, '' AS page", "");
+        // The same column order as EventColumns: UNION ALL pairs the staged and raw parts by position.
+        var (wideProperties, widePage, wideColumns) = properties ? ("c.13", "c.14", ", properties, page") : ("''", "''", "");
         return $"""
         SELECT event_id, c.1 AS event_type, c.2 AS event_name, c.3 AS user_id, c.4 AS anonymous_id,
-                   if(c.3 != '', c.3, c.4) AS actor_id, c.5 AS session_id, first_time AS event_time, c.6 AS received_at,
-                   c.7 AS country, c.8 AS device, c.9 AS os, c.10 AS app_version, c.11 AS library, c.12 AS locale, {wide}
+                   if(c.3 != '', c.3, c.4) AS actor_id, c.5 AS session_id, first_time AS event_time, c.6 AS received_at, {wideProperties} AS properties,
+                   c.7 AS country, c.8 AS device, c.9 AS os, c.10 AS app_version, c.11 AS library, c.12 AS locale, {widePage} AS page
             FROM
             (
                 SELECT event_id, min(event_time) AS first_time,

@@ -19,6 +19,8 @@ public sealed class QueryLimitsTests(QueryLimitsTests.LimitsPlatform platform) :
         var time = DateTimeOffset.UtcNow.AddMinutes(-5);
         await SendAsync(first, 2, time);
         await SendAsync(second, 5, time);
+        await platform.WaitForStoredAsync(first, 2);
+        await platform.WaitForStoredAsync(second, 5);
         using var firstApi = MetricsPlatform.ApiClient(platform, first.ReadKey);
         using var secondApi = MetricsPlatform.ApiClient(platform, second.ReadKey);
         const string path = "/v1/trends?event=open&from=2026-01-01";
