@@ -90,6 +90,35 @@ public sealed class ActiveUsersAndTrendsTests(MetricsPlatform platform)
         await AssertTrendsAsync(api, $"/v1/trends?{query}&event=open&source=raw", events, "UTC");
     }
 
+    [Fact]
+    public async Task PropertyBreakdownsAndFiltersHoldAcrossStagedAndRawDays()
+    {
+        var tenant = await platform.CreateTenantAsync();
+        var now = DateTimeOffset.UtcNow;
+        JsonObject Plan(string plan) => new() { ["plan"] = plan };
+        var events = new[]
+        {
+            TestEvents.Track("open", "p1", Day(-1, 10), "p-1", country: "DE", properties: Plan("pro")),
+            TestEvents.Track("open", "p2", Day(-1, 11), "p-2", country: "FR", properties: Plan("free")),
+            TestEvents.Track("open", "p3", now.AddMinutes(-2) < Today ? Day(-1, 12) : now.AddMinutes(-2), "p-3", country: "US", properties: Plan("pro")),
+        };
+        await platform.SendAsync(tenant, events);
+        await platform.WaitForStoredAsync(tenant, 3);
+        // Yesterday is staged once a build starts past the Api's 10 s margin; today stays raw.
+        await platform.WaitForModelsAsync(DateTimeOffset.UtcNow.AddSeconds(12));
+        using var api = platform.Api(tenant.ReadKey);
+        var path = $"/v1/trends?event=open&from={Date(-1)}&breakdown=property.plan";
+        var answer = await Eventually.MatchesAsync(() => MetricsPlatform.GetJsonAsync(api, path),
+            a => a["sources"]!.AsArray().Any(t => (string)t! == "stg_events"), TimeSpan.FromSeconds(30));
+
+        Assert.Contains("stg_events", answer["sources"]!.AsArray().Select(t => (string)t!));
+        Assert.Equal(new Dictionary<string, long> { ["pro"] = 2, ["free"] = 1 },
+            answer["series"]!.AsArray().ToDictionary(x => (string)x!["breakdown"]!, x => (long)x!["total"]!));
+        var filtered = await MetricsPlatform.GetJsonAsync(api, $"/v1/trends?event=open&from={Date(-1)}&filter=property.plan:eq:pro&breakdown=country");
+        Assert.Equal(new Dictionary<string, long> { ["DE"] = 1, ["US"] = 1 },
+            filtered["series"]!.AsArray().ToDictionary(x => (string)x!["breakdown"]!, x => (long)x!["total"]!));
+    }
+
     /// <summary>Six users over two days, with a duplicate, a resend across midnight and late-evening events.</summary>
     private static List<Sent> RecentDataset() =>
     [
