@@ -18,6 +18,15 @@ public static class PlatformModel
         var ingestor = builder.AddProject("ingestor", "Ingestor", preferredPort: 5082)
             .WithReference(clickhouse).WithReference(kafka).WithReference(appDb)
             .WaitFor(clickhouse).WaitFor(kafka).WaitFor(appDb);
+        // The CDC bridge replicates the app database's tables (Cdc:Tables, comma-separated) for one tenant.
+        var cdcTables = (builder.Configuration["Cdc:Tables"] ?? "accounts,users,subscriptions")
+            .Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        ingestor.WithEnvironment("Cdc__TenantId", () => builder.Configuration["Cdc:TenantId"] ?? DemoDataResource.TenantId);
+        for (var i = 0; i < cdcTables.Length; i++)
+        {
+            var table = cdcTables[i];
+            ingestor.WithEnvironment($"Cdc__Tables__{i}", () => table);
+        }
 
         var collector = builder.AddProject("collector", "Collector", preferredPort: 5080)
             .WithSecret("Collector__AdminToken", "admin-token")

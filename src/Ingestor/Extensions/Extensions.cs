@@ -1,5 +1,6 @@
 using Ingestor;
 using Ingestor.Apis;
+using Ingestor.Cdc;
 using Ingestor.Consumption;
 using Ingestor.Schema;
 
@@ -21,6 +22,12 @@ internal static class Extensions
         builder.Services.AddSingleton<SchemaState>();
         builder.Services.AddHostedService<SchemaMigrationService>();
         builder.Services.AddHealthChecks().AddCheck<SchemaHealthCheck>("clickhouse-schema", tags: ["ready"]);
+
+        builder.Services.AddOptions<CdcOptions>()
+            .BindConfiguration(CdcOptions.Section)
+            .ValidateDataAnnotations()
+            .ValidateOnStart();
+        builder.Services.AddSingleton<CdcState>();
 
         builder.Services.AddSingleton<IngestorMetrics>();
         builder.Services.AddHostedService<EventConsumer>();
