@@ -111,13 +111,18 @@ public sealed class TenantSources(ClickHouseClient clickHouse, IOptions<ApiOptio
         {
             entry.AbsoluteExpirationRelativeToNow = options.Value.WatermarkCacheDuration;
             entry.Size = 1;
+            // raw_event_days holds the newest inserted_at of every event day (a view on raw_events keeps it).
             var days = await clickHouse.QueryScalarAsync(
                 $"""
-                SELECT arrayStringConcat(arrayMap(d -> toString(d), arraySort(groupUniqArray(toDate(event_time)))), ',')
-                FROM {Table("raw_events")}
-                WHERE tenant_id = {MetricsSql.Str(scope.TenantId)}
-                  AND event_time < {MetricsSql.Instant(TimeRange.LocalMidnight(mark.SettledBefore, "UTC"))}
-                  AND (inserted_at >= {MetricsSql.Instant(mark.DataAsOf - ClockMargin)} OR toDate(event_time) + {LateDays} < toDate(inserted_at))
+                SELECT arrayStringConcat(arrayMap(d -> toString(d), arraySort(groupArray(event_date))), ',')
+                FROM
+                (
+                    SELECT event_date, max(last_inserted_at) AS last_inserted
+                    FROM {Table("raw_event_days")}
+                    WHERE tenant_id = {MetricsSql.Str(scope.TenantId)} AND event_date < {MetricsSql.Day(mark.SettledBefore)}
+                    GROUP BY event_date
+                    HAVING last_inserted >= {MetricsSql.Instant(mark.DataAsOf - ClockMargin)} OR event_date + {LateDays} < toDate(last_inserted)
+                )
                 """, Limits(), cancellationToken);
             return (IReadOnlyList<DateOnly>)days.Split(',', StringSplitOptions.RemoveEmptyEntries)
                 .Select(d => DateOnly.ParseExact(d, "yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture)).ToList();
