@@ -33,6 +33,10 @@ public sealed class ShippedModelsExpected
         .Select(g => Line(g.Key.TenantId, Day(g.Key.EventDate), g.Key.EventName, g.Key.Country, g.Key.Device, g.Key.Os, g.Key.AppVersion,
             g.Count(), g.Select(e => e.ActorId).Distinct().Count()));
 
+    public IEnumerable<string> RollupEventNamesDaily() => Events
+        .GroupBy(e => (e.TenantId, e.EventDate, e.EventName))
+        .Select(g => Line(g.Key.TenantId, Day(g.Key.EventDate), g.Key.EventName, g.Count(), g.Select(e => e.ActorId).Distinct().Count()));
+
     public IEnumerable<string> RollupActiveUsersDaily() => WithActor
         .GroupBy(e => (e.TenantId, e.EventDate))
         .Select(g => Line(g.Key.TenantId, Day(g.Key.EventDate), g.Select(e => e.ActorId).Distinct().Count()));

@@ -27,6 +27,9 @@ public class ShippedModelsTests(TransformerClickHouse clickHouse)
             "SELECT tenant_id, toString(day), event_name, country, device, os, app_version, sum(events), uniqExactMerge(users) " +
             "FROM rollup_events_daily GROUP BY tenant_id, day, event_name, country, device, os, app_version",
             x => x.RollupEventsDaily()),
+        ("rollup_event_names_daily",
+            "SELECT tenant_id, toString(day), event_name, sum(events), uniqExactArray(actors) FROM rollup_event_names_daily GROUP BY tenant_id, day, event_name",
+            x => x.RollupEventNamesDaily()),
         ("rollup_active_users_daily",
             "SELECT tenant_id, toString(day), uniqExactMerge(users) FROM rollup_active_users_daily GROUP BY tenant_id, day",
             x => x.RollupActiveUsersDaily()),

@@ -40,15 +40,18 @@ public sealed class ActiveUsersAndTrendsTests(MetricsPlatform platform)
         static bool Reads(JsonObject answer, string table) => answer["sources"]!.AsArray().Any(s => (string)s! == table);
         var fromRollup = await Eventually.MatchesAsync(() => MetricsPlatform.GetJsonAsync(api, $"/v1/active-users?{query}"), a => Reads(a, "active_users"), TimeSpan.FromSeconds(90));
         Assert.True(Reads(fromRollup, "active_users"), fromRollup.ToJsonString());
-        await Eventually.MatchesAsync(() => MetricsPlatform.GetJsonAsync(api, $"/v1/trends?{query}"), a => Reads(a, "rollup_events_daily"), TimeSpan.FromSeconds(30));
+        await Eventually.MatchesAsync(() => MetricsPlatform.GetJsonAsync(api, $"/v1/trends?{query}"), a => Reads(a, "rollup_event_names_daily"), TimeSpan.FromSeconds(30));
         await AssertActiveUsersAsync(api, $"/v1/active-users?{query}", events, -3, -1, "UTC");
         var trends = await AssertTrendsAsync(api, $"/v1/trends?{query}&event=open&event=click", events, "UTC");
-        Assert.True(Reads(trends, "rollup_events_daily"), trends.ToJsonString());
+        Assert.True(Reads(trends, "rollup_event_names_daily"), trends.ToJsonString());
+        var usersByDay = await AssertTrendsAsync(api, $"/v1/trends?{query}&event=open&event=click&measure=users", events, "UTC", users: true);
+        Assert.True(Reads(usersByDay, "rollup_event_names_daily"), usersByDay.ToJsonString());
 
         // Unique users per week merge rollup states and event states: a user on both sides counts once.
         var weekly = await MetricsPlatform.GetJsonAsync(api, $"/v1/trends?from={Date(-3)}&to={DateTimeOffset.UtcNow:yyyy-MM-ddTHH:mm:ssZ}&measure=users&interval=week");
         var series = Assert.Single(weekly["series"]!.AsArray());
         Assert.Equal(Dedupe(events).Select(e => e.User).Distinct().Count(), (long)series!["total"]!);
+        Assert.True(Reads(weekly, "rollup_event_names_daily"), weekly.ToJsonString());
 
         // Asia/Tokyo: 20:00 UTC is 05:00 the next local day.
         await AssertActiveUsersAsync(api, $"/v1/active-users?{query}&tz=Asia/Tokyo", events, -3, -1, "Asia/Tokyo");
@@ -58,6 +61,10 @@ public sealed class ActiveUsersAndTrendsTests(MetricsPlatform platform)
         var byCountry = await MetricsPlatform.GetJsonAsync(api, $"/v1/trends?{query}&event=open&breakdown=country");
         var expectedByCountry = Dedupe(events).Where(e => e.Name == "open").GroupBy(e => e.Country ?? "").ToDictionary(g => g.Key, g => (long)g.Count());
         Assert.Equal(expectedByCountry.OrderBy(p => p.Key), byCountry["series"]!.AsArray().ToDictionary(s => (string)s!["breakdown"]!, s => (long)s!["total"]!).OrderBy(p => p.Key));
+        Assert.True(Reads(byCountry, "rollup_events_daily"), byCountry.ToJsonString());
+        var usersByCountry = await MetricsPlatform.GetJsonAsync(api, $"/v1/trends?{query}&breakdown=country&measure=users");
+        var expectedUsersByCountry = Dedupe(events).GroupBy(e => e.Country ?? "").ToDictionary(g => g.Key, g => (long)g.Select(e => e.User).Distinct().Count());
+        Assert.Equal(expectedUsersByCountry.OrderBy(p => p.Key), usersByCountry["series"]!.AsArray().ToDictionary(s => (string)s!["breakdown"]!, s => (long)s!["total"]!).OrderBy(p => p.Key));
     }
 
     [Fact]
@@ -161,7 +168,7 @@ public sealed class ActiveUsersAndTrendsTests(MetricsPlatform platform)
         return answer;
     }
 
-    private static async Task<JsonObject> AssertTrendsAsync(HttpClient api, string path, List<Sent> events, string zone)
+    private static async Task<JsonObject> AssertTrendsAsync(HttpClient api, string path, List<Sent> events, string zone, bool users = false)
     {
         var answer = await MetricsPlatform.GetJsonAsync(api, path);
         var from = DateTimeOffset.Parse((string)answer["from"]!, CultureInfo.InvariantCulture);
@@ -170,12 +177,13 @@ public sealed class ActiveUsersAndTrendsTests(MetricsPlatform platform)
         foreach (var series in answer["series"]!.AsArray())
         {
             var name = (string)series!["event"]!;
-            var expected = deduped.Where(e => e.Name == name).GroupBy(e => LocalDay(e.Time, zone)).ToDictionary(g => g.Key, g => (long)g.Count());
+            var named = deduped.Where(e => e.Name == name).ToList();
+            var expected = named.GroupBy(e => LocalDay(e.Time, zone)).ToDictionary(g => g.Key, g => (long)(users ? g.Select(e => e.User).Distinct().Count() : g.Count()));
             var actual = series["points"]!.AsArray()
                 .Select(p => (Day: LocalDay(DateTimeOffset.Parse((string)p!["time"]!, CultureInfo.InvariantCulture), zone), Value: (long)p["value"]!))
                 .Where(p => p.Value != 0).ToDictionary(p => p.Day, p => p.Value);
             Assert.Equal(expected.OrderBy(p => p.Key), actual.OrderBy(p => p.Key));
-            Assert.Equal(expected.Values.Sum(), (long)series["total"]!);
+            Assert.Equal(users ? named.Select(e => e.User).Distinct().Count() : expected.Values.Sum(), (long)series["total"]!);
         }
 
         return answer;
