@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using LoadGenerator;
+using LoadGenerator.Cdc;
 using LoadGenerator.Queries;
 
 // scripts/bench queries ...: the query latency benchmark instead of the intake one.
@@ -23,6 +24,29 @@ if (args is ["queries", ..])
     }
 
     return await RunStoppableAsync(token => QueryBenchmark.RunAsync(queryOptions, Console.Out, token));
+}
+
+// scripts/bench cdc ...: the CDC bridge's replication lag under a steady write load.
+if (args is ["cdc", ..])
+{
+    CdcBenchOptions cdcOptions;
+    try
+    {
+        cdcOptions = CdcBenchOptions.Parse(args[1..]);
+    }
+    catch (FormatException ex)
+    {
+        Console.Error.WriteLine(ex.Message);
+        return 2;
+    }
+
+    if (cdcOptions.Help)
+    {
+        Console.WriteLine(CdcBenchOptions.Usage);
+        return 0;
+    }
+
+    return await RunStoppableAsync(token => CdcBenchmark.RunAsync(cdcOptions, Console.Out, token));
 }
 
 BenchOptions options;

@@ -37,7 +37,7 @@ public class PlatformFixture : IAsyncLifetime
     /// <summary>The AppHost's configuration, e.g. <c>ConnectionStrings:clickhouse</c> to use an existing server.</summary>
     protected virtual IReadOnlyDictionary<string, string?> Configuration => new Dictionary<string, string?>();
 
-    public async Task InitializeAsync()
+    public virtual async Task InitializeAsync()
     {
         StateDirectory = await TestState.NewDirectoryAsync(GetType().Name.ToLowerInvariant());
         _app = await StartAsync(StateDirectory, fresh: false);

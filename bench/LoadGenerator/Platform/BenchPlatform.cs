@@ -46,6 +46,9 @@ public sealed class BenchPlatform : IAsyncDisposable
 
     public string StateDirectory { get; }
 
+    /// <summary>The platform this run started (null when attached to a running one).</summary>
+    public DistributedApplication? App => _app;
+
     /// <summary>True when this run started the platform (its Kafka broker then runs in this process).</summary>
     public bool IsOwn => _app is not null;
 
