@@ -10,6 +10,7 @@ public class RunHistorySchemaTests(TransformerClickHouse clickHouse)
 
         var tables = await client.QueryScalarAsync("SELECT arrayStringConcat(groupArray(name), ',') FROM (SELECT name FROM system.tables WHERE database = currentDatabase() ORDER BY name)");
 
-        Assert.Equal("raw_events,retention_log,schema_migrations,transform_runs,transform_test_results", tables);
+        // The Ingestor's tables (raw_events and what its later migrations add) are there too.
+        Assert.Subset(tables.Split(',').ToHashSet(), new HashSet<string> { "raw_events", "retention_log", "schema_migrations", "transform_runs", "transform_test_results" });
     }
 }

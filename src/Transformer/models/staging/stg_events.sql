@@ -1,7 +1,7 @@
 /*
 materialized: incremental
 partition_by: event_date
-order_by: (tenant_id, event_date, event_id)
+order_by: (tenant_id, event_date, event_name, event_id)
 time_column: event_date
 group: light
 retention_days: 180
