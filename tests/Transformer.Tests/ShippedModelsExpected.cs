@@ -37,6 +37,10 @@ public sealed class ShippedModelsExpected
         .GroupBy(e => (e.TenantId, e.EventDate, e.EventName))
         .Select(g => Line(g.Key.TenantId, Day(g.Key.EventDate), g.Key.EventName, g.Count(), g.Select(e => e.ActorId).Distinct().Count()));
 
+    public IEnumerable<string> ActorFirstSeen() => WithActor
+        .GroupBy(e => (e.TenantId, e.ActorId))
+        .Select(g => Line(g.Key.TenantId, g.Key.ActorId, Day(g.Min(e => e.EventDate)), Unix(g.Min(e => e.EventTime))));
+
     public IEnumerable<string> RollupActiveUsersDaily() => WithActor
         .GroupBy(e => (e.TenantId, e.EventDate))
         .Select(g => Line(g.Key.TenantId, Day(g.Key.EventDate), g.Select(e => e.ActorId).Distinct().Count()));

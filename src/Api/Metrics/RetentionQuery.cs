@@ -32,6 +32,8 @@ public sealed class RetentionQuery(TenantSources sources, MetricsQueryRunner run
     /// <summary>How far back "first" looks: an actor last seen before this is taken as new. A constant, so answers do not depend on configuration.</summary>
     public const int HistoryDays = 365;
 
+    private const string FirstSeenModel = "actor_first_seen";
+
     public async Task<RetentionResponse> RunAsync(TenantScope scope, RetentionRequest request, CancellationToken cancellationToken)
     {
         var range = request.Range;
@@ -47,7 +49,7 @@ public sealed class RetentionQuery(TenantSources sources, MetricsQueryRunner run
         var returnsTo = TimeRange.LocalMidnight(lastCohort.AddDays(days * request.Periods), zone);
         returnsTo = returnsTo < now ? returnsTo : now.AddSeconds(1);
 
-        var firsts = await sources.EventsAsync(scope, range.From - TimeSpan.FromDays(HistoryDays), range.To, Names(request.CohortEvent), rawOnly, cancellationToken, properties: false);
+        var firsts = await FirstsAsync(scope, request, cancellationToken);
         var returns = await sources.EventsAsync(scope, returnsFrom, Max(returnsTo, returnsFrom.AddSeconds(1)), Names(request.ReturnEvent), rawOnly, cancellationToken, properties: false);
 
         var bucket = request.Grain == RetentionGrain.Week ? $"toMonday({MetricsSql.LocalDay("event_time", zone)})" : MetricsSql.LocalDay("event_time", zone);
@@ -70,10 +72,7 @@ public sealed class RetentionQuery(TenantSources sources, MetricsQueryRunner run
                             SELECT actor_id, {cohortBucket} AS cohort_start
                             FROM
                             (
-                                SELECT actor_id, min(event_time) AS first_time
-                                FROM {firsts.Sql}
-                                WHERE actor_id != ''{NameFilter(request.CohortEvent)}
-                                GROUP BY actor_id
+                                {firsts.Sql}
                             )
                             WHERE first_time >= {MetricsSql.Instant(range.From)} AND first_time < {MetricsSql.Instant(range.To)}
                         )
@@ -111,6 +110,54 @@ public sealed class RetentionQuery(TenantSources sources, MetricsQueryRunner run
 
         return new RetentionResponse(range.From, range.To, zone, request.Grain.ToString().ToLowerInvariant(), request.Periods, request.CohortEvent,
             request.ReturnEvent, HistoryDays, firsts.Tables.Concat(returns.Tables).Distinct().ToList(), cohorts);
+    }
+
+    /// <summary>
+    /// A subquery of (actor_id, first_time): each actor's first qualifying event. First-seen cohorts (no
+    /// cohort event) read the actor_first_seen model for the days it holds and events only for actors
+    /// new since; a named cohort event, or a model that cannot answer, reads the events of the history.
+    /// </summary>
+    private async Task<EventsSource> FirstsAsync(TenantScope scope, RetentionRequest request, CancellationToken cancellationToken)
+    {
+        var range = request.Range;
+        var historyFrom = range.From - TimeSpan.FromDays(HistoryDays);
+        var settled = request.CohortEvent is null && request.Source == QuerySource.Auto
+            ? await sources.RollupSettledBeforeAsync(scope, FirstSeenModel, historyFrom, range.To, cancellationToken)
+            : null;
+        if (settled is not { } day)
+        {
+            var events = await sources.EventsAsync(scope, historyFrom, range.To, Names(request.CohortEvent), request.Source == QuerySource.Raw, cancellationToken, properties: false);
+            return events with
+            {
+                Sql = $"""
+                    SELECT actor_id, min(event_time) AS first_time
+                    FROM {events.Sql}
+                    WHERE actor_id != ''{NameFilter(request.CohortEvent)}
+                    GROUP BY actor_id
+                    """,
+            };
+        }
+
+        // A late event can leave an actor a second, later row until that day is rebuilt: min() per actor.
+        var known = sources.Rollup(scope, FirstSeenModel, DateOnly.FromDateTime(DateTime.UnixEpoch), day, "first_seen");
+        // 18.16 would read first_time inside min() as the alias of the same name: a differently named inner column.
+        var sql = $"SELECT actor_id, first_at AS first_time FROM (SELECT actor_id, min(first_time) AS first_at FROM {known} GROUP BY actor_id)";
+        var split = TimeRange.LocalMidnight(day, "UTC");
+        if (split >= range.To)
+        {
+            return new EventsSource(sql, [FirstSeenModel]);
+        }
+
+        // Actors the model does not hold before its watermark were first seen after it: their first event is in the events since.
+        var recent = await sources.EventsAsync(scope, split, range.To, null, rawOnly: false, cancellationToken, properties: false);
+        return new EventsSource($"""
+            {sql}
+                                UNION ALL
+                                SELECT actor_id, min(event_time) AS first_time
+                                FROM {recent.Sql}
+                                WHERE actor_id != '' AND actor_id NOT IN (SELECT actor_id FROM {known})
+                                GROUP BY actor_id
+            """, [FirstSeenModel, .. recent.Tables]);
     }
 
     private static DateOnly CohortOf(DateOnly day, RetentionGrain grain) =>

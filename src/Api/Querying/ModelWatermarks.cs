@@ -20,6 +20,7 @@ public sealed class ModelWatermarks(ClickHouseClient clickHouse, IOptions<ApiOpt
         ["rollup_events_daily"] = ["stg_events", "rollup_events_daily"],
         ["rollup_event_names_daily"] = ["stg_events", "rollup_event_names_daily"],
         ["rollup_active_users_daily"] = ["stg_events", "rollup_active_users_daily"],
+        ["actor_first_seen"] = ["stg_events", "actor_first_seen"],
         ["active_users"] = ["stg_events", "rollup_active_users_daily", "active_users"],
         ["sessions"] = ["stg_events", "sessions"],
     };

@@ -156,6 +156,29 @@ public sealed class RetentionTests(MetricsPlatform platform)
     }
 
     [Fact]
+    public async Task First_seen_cohorts_are_read_from_the_actor_first_seen_model_once_it_is_built()
+    {
+        using var api = platform.Api((await TenantAsync()).ReadKey);
+        await platform.WaitForModelsAsync(DateTimeOffset.UtcNow);
+        var query = $"/v1/retention?from={Day(0)}&to={Day(3)}&periods=4";
+        var answer = await Eventually.MatchesAsync(() => MetricsPlatform.GetJsonAsync(api, query + "&tz=UTC"),
+            a => a["sources"]!.AsArray().Any(s => (string?)s == "actor_first_seen"), TimeSpan.FromSeconds(90));
+        Assert.Contains("actor_first_seen", answer["sources"]!.AsArray().Select(s => (string?)s));
+
+        AssertCohorts(answer,
+            (Day(0), 2, [2, 1, 1, 1]),
+            (Day(1), 3, [3, 1, 0, 0]),
+            (Day(2), 1, [1, 1, 0, 0]));
+        foreach (var extra in new[] { "&tz=Asia/Tokyo", "&tz=UTC&grain=week", "&tz=America/Los_Angeles&return_event=open" })
+        {
+            var byModel = await MetricsPlatform.GetJsonAsync(api, query + extra);
+            var raw = await MetricsPlatform.GetJsonAsync(api, query + extra + "&source=raw");
+            Assert.Contains("actor_first_seen", byModel["sources"]!.AsArray().Select(s => (string?)s));
+            Assert.Equal(raw["cohorts"]!.ToJsonString(), byModel["cohorts"]!.ToJsonString());
+        }
+    }
+
+    [Fact]
     public async Task Raw_events_give_the_same_answer_as_the_default_source()
     {
         using var api = platform.Api((await TenantAsync()).ReadKey);
