@@ -45,16 +45,23 @@ public sealed class CdcContractTables(ClickHouseClient client)
 
     /// <summary>A replicated delete: the key, every other column NULL, <c>is_deleted = 1</c>, a newer version.</summary>
     public Task DeleteAsync(string table, string tenant, string key) =>
-        InsertAsync(table, tenant, key, Enumerable.Repeat("NULL", NonKeyColumns[table]).ToArray(), "d");
+        InsertAsync(table, tenant, key, Enumerable.Repeat("NULL", Columns[table].Length).ToArray(), "d");
 
-    private static readonly Dictionary<string, int> NonKeyColumns = new() { ["cdc_accounts"] = 5, ["cdc_users"] = 4, ["cdc_subscriptions"] = 6 };
+    /// <summary>Each table's columns after tenant_id and the key, in the order the helpers pass values.</summary>
+    private static readonly Dictionary<string, string[]> Columns = new()
+    {
+        ["cdc_accounts"] = ["name", "plan", "seats", "created_at", "updated_at"],
+        ["cdc_users"] = ["account_id", "email", "signup_at", "country"],
+        ["cdc_subscriptions"] = ["account_id", "plan", "mrr_cents", "status", "started_at", "ended_at"],
+    };
 
     private async Task InsertAsync(string table, string tenant, string key, string[] columns, string op)
     {
         // Versions only grow, as LSNs do: a later call is a later change.
         var version = Interlocked.Increment(ref _version) + 1_000;
+        // Columns named: a table the bridge itself created first may order them otherwise.
         await client.ExecuteAsync(
-            $"INSERT INTO {ClickHouseSql.Identifier(table)} VALUES ({ClickHouseSql.Literal(tenant)}, {key}, {string.Join(", ", columns)}, " +
+            $"INSERT INTO {ClickHouseSql.Identifier(table)} (tenant_id, id, {string.Join(", ", Columns[table])}, _version, is_deleted, _op, _lsn, _commit_time, _tx_id, _applied_at) VALUES ({ClickHouseSql.Literal(tenant)}, {key}, {string.Join(", ", columns)}, " +
             $"{version}, {(op == "d" ? 1 : 0)}, {ClickHouseSql.Literal(op)}, {ClickHouseSql.Literal($"0/{version:X}")}, now(), {version}, now())");
     }
 }
