@@ -64,7 +64,7 @@ public sealed class DemoProductTests : IAsyncLifetime
         await using var dataSource = NpgsqlDataSource.Create(_database.ConnectionString!);
 
         var changes = new List<string>();
-        for (var step = 0; step < 9; step++)
+        for (var step = 0; step < 20; step++)
         {
             changes.Add(await DemoWriterResource.ChangeOnceAsync(dataSource, step, CancellationToken.None));
         }
@@ -74,9 +74,11 @@ public sealed class DemoProductTests : IAsyncLifetime
             c => Assert.StartsWith("plan change: account", c),
             c => Assert.StartsWith("seat change: account", c),
             c => Assert.StartsWith("cancellation: account", c),
-            c => Assert.Equal("user deleted: signup-9", c));
-        Assert.Equal(10, await CountAsync("SELECT count(*) FROM accounts"));
-        Assert.Equal(["signup-10"], await TextsAsync("SELECT id FROM users WHERE id LIKE 'signup-%'"));
+            c => Assert.StartsWith("user deleted: none yet", c));
+        // Four signups (accounts 9-12); the fourth deletion round finds four signup users and erases the oldest.
+        Assert.Equal("user deleted: signup-9", changes[19]);
+        Assert.Equal(12, await CountAsync("SELECT count(*) FROM accounts"));
+        Assert.Equal(["signup-10", "signup-11", "signup-12"], await TextsAsync("SELECT id FROM users WHERE id LIKE 'signup-%' ORDER BY id"));
         // Every account has at most one active subscription, and exactly one unless it is free.
         Assert.Equal(0, await CountAsync("""
             SELECT count(*) FROM accounts a

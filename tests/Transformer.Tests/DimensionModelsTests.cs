@@ -28,7 +28,7 @@ public class DimensionModelsTests(TransformerClickHouse clickHouse)
 
         Assert.True(before.Succeeded);
         Assert.Equal("dim_accounts:Waiting dim_users:Waiting", Summary(before));
-        Assert.Contains("optional source cdc_accounts_current, cdc_subscriptions_current does not exist yet", before.Results[0].Error);
+        Assert.Contains("optional sources cdc_accounts_current, cdc_subscriptions_current do not exist yet", before.Results[0].Error);
         Assert.Contains("upstream dim_accounts waits for its source", before.Results[1].Error);
         Assert.Equal(ModelState.WaitingForSource, runner.States["dim_users"]!.Status);
         Assert.Equal("0", await client.QueryScalarAsync($"SELECT count() FROM system.tables WHERE database = {ClickHouseSql.Literal(client.Settings.Database)} AND name LIKE 'dim_%'"));
@@ -42,6 +42,15 @@ public class DimensionModelsTests(TransformerClickHouse clickHouse)
         Assert.Equal("dim_accounts:Succeeded dim_users:Succeeded", Summary(after));
         Assert.All(after.Results, r => Assert.All(r.Tests, t => Assert.True(t.Passed, t.Test)));
         Assert.Equal("t1\tu1\t1\tteam\t3", await client.QueryScalarAsync("SELECT tenant_id, user_id, account_id, plan, seats FROM dim_users"));
+
+        // A source that disappears again (tables dropped for a re-snapshot, say): the model keeps its data and waits.
+        await client.ExecuteAsync("DROP TABLE cdc_users_current");
+        var dropped = await runner.RunAsync(new RunRequest { Select = "dim_users" });
+
+        Assert.Equal("dim_users:Waiting", Summary(dropped));
+        Assert.Equal("succeeded", runner.States["dim_users"]!.Status);
+        Assert.Contains("optional source cdc_users_current does not exist yet", runner.States["dim_users"]!.Error);
+        Assert.Equal("1", await client.QueryScalarAsync("SELECT count() FROM dim_users"));
     }
 
     [Fact]

@@ -143,11 +143,16 @@ public sealed class DemoWriterResource(string name, PostgresDatabaseResource dat
         return $"cancellation: account {accountId} is free again";
     }
 
-    /// <summary>Erases the oldest user a demo signup created (a delete to replicate); seeded users stay.</summary>
+    /// <summary>Erases the oldest user a demo signup created once there are more than three (a delete to replicate); seeded users stay.</summary>
     private static async Task<string> DeleteSignupAsync(NpgsqlConnection connection, CancellationToken cancellationToken)
     {
-        var id = await ScalarAsync(connection, "DELETE FROM users WHERE id = (SELECT id FROM users WHERE id LIKE 'signup-%' ORDER BY signup_at LIMIT 1) RETURNING id", cancellationToken);
-        return id is string user ? $"user deleted: {user}" : "user deleted: none to delete";
+        var id = await ScalarAsync(connection, """
+            DELETE FROM users
+            WHERE id = (SELECT id FROM users WHERE id LIKE 'signup-%' ORDER BY signup_at, id LIMIT 1)
+              AND (SELECT count(*) FROM users WHERE id LIKE 'signup-%') > 3
+            RETURNING id
+            """, cancellationToken);
+        return id is string user ? $"user deleted: {user}" : "user deleted: none yet (signups are kept until there are more than three)";
     }
 
     private static async Task<(long Id, string Plan, int Seats)?> PickAccountAsync(NpgsqlConnection connection, string where, long step, CancellationToken cancellationToken)

@@ -196,8 +196,12 @@ public sealed class ModelRunner
             $"AND name IN ({string.Join(", ", optional.Select(ClickHouseSql.Literal))})",
             cancellationToken: cancellationToken)).Split(',', StringSplitOptions.RemoveEmptyEntries);
         var missing = optional.Except(existing, StringComparer.Ordinal).ToList();
-        return missing.Count == 0 ? null
-            : $"optional source {string.Join(", ", missing)} does not exist yet (its producer creates it with its first data)";
+        return missing.Count switch
+        {
+            0 => null,
+            1 => $"optional source {missing[0]} does not exist yet (its producer creates it with its first data)",
+            _ => $"optional sources {string.Join(", ", missing)} do not exist yet (their producer creates them with their first data)",
+        };
     }
 
     private string? UnusableUpstream(Model model)
