@@ -191,10 +191,20 @@ public sealed class ModelRunner
             return null;
         }
 
-        var existing = (await _client.QueryScalarAsync(
-            $"SELECT arrayStringConcat(groupArray(name), ',') FROM system.tables WHERE database = {ClickHouseSql.Literal(_client.Settings.Database)} " +
-            $"AND name IN ({string.Join(", ", optional.Select(ClickHouseSql.Literal))})",
-            cancellationToken: cancellationToken)).Split(',', StringSplitOptions.RemoveEmptyEntries);
+        string[] existing;
+        try
+        {
+            existing = (await _client.QueryScalarAsync(
+                $"SELECT arrayStringConcat(groupArray(name), ',') FROM system.tables WHERE database = {ClickHouseSql.Literal(_client.Settings.Database)} " +
+                $"AND name IN ({string.Join(", ", optional.Select(ClickHouseSql.Literal))})",
+                cancellationToken: cancellationToken)).Split(',', StringSplitOptions.RemoveEmptyEntries);
+        }
+        catch (Exception ex) when (ex is ClickHouseServerException or ClickHouseUnavailableException or HttpRequestException
+                                   || (ex is OperationCanceledException && !cancellationToken.IsCancellationRequested))
+        {
+            return null; // Cannot tell (ClickHouse down): the build itself then fails and reports why.
+        }
+
         var missing = optional.Except(existing, StringComparer.Ordinal).ToList();
         return missing.Count switch
         {
