@@ -86,7 +86,8 @@ public sealed class ModelRunner
         var started = _time.GetUtcNow();
         if (await WaitingForAsync(model, cancellationToken) is { } waitingFor)
         {
-            _logger.LogInformation("Not building {Model}: {Reason}", model.Name, waitingFor);
+            // Debug: the run summary counts waiting models, and /v1/status names what each waits for.
+            _logger.LogDebug("Not building {Model}: {Reason}", model.Name, waitingFor);
             var waiting = new ModelRunResult(model.Name, ModelRunStatus.Waiting, 0, waitingFor, started, started, []);
             States.Record(waiting);
             _metrics?.Record(waiting);
