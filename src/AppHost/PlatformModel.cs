@@ -13,11 +13,14 @@ public static class PlatformModel
         var platformDb = postgres.AddDatabase(builder, "platform");
         var appDb = postgres.AddDatabase(builder, "app");
         var kafka = builder.AddKafka("kafka");
+        // The demo product's tables in the app database, which the CDC bridge replicates (seeded with demo data on).
+        var appSchema = builder.AddResource(new ProductSchemaResource("app-schema", appDb, seed: builder.Options.Demo))
+            .WaitFor(appDb);
 
         // Services
         var ingestor = builder.AddProject("ingestor", "Ingestor", preferredPort: 5082)
             .WithReference(clickhouse).WithReference(kafka).WithReference(appDb)
-            .WaitFor(clickhouse).WaitFor(kafka).WaitFor(appDb);
+            .WaitFor(clickhouse).WaitFor(kafka).WaitFor(appDb).WaitFor(appSchema);
         // The CDC bridge replicates the app database's tables (Cdc:Tables, comma-separated) for one tenant.
         var cdcTables = (builder.Configuration["Cdc:Tables"] ?? "accounts,users,subscriptions")
             .Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
@@ -52,6 +55,10 @@ public static class PlatformModel
 
             // The Transformer's first build then includes the demo events, so the rollups have them at once.
             transformer.WaitFor(demo);
+
+            // Changes to the demo product every few seconds, for the bridge to replicate while a newcomer watches.
+            var interval = TimeSpan.FromSeconds(builder.Configuration.GetValue("Demo:WriterIntervalSeconds", 5.0));
+            builder.AddResource(new DemoWriterResource("demo-writer", appDb, interval)).WaitFor(appSchema);
         }
 
         return builder;

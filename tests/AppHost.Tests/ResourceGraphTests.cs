@@ -35,6 +35,21 @@ public class ResourceGraphTests
         Assert.Contains(byName["ingestor"], byName["api"].WaitsFor);
         Assert.Contains(byName["ingestor"], byName["transformer"].WaitsFor);
         Assert.Contains(byName["postgres"], byName["platform"].WaitsFor);
+        // The CDC bridge's publication names the demo product's tables: they exist before the Ingestor starts.
+        Assert.Contains(byName["app-schema"], byName["ingestor"].WaitsFor);
+        Assert.Contains(byName["app"], byName["app-schema"].WaitsFor);
+        Assert.Contains(byName["app-schema"], byName["demo-writer"].WaitsFor);
+    }
+
+    [Fact]
+    public void WithoutDemoDataTheProductTablesAreCreatedButNeitherSeededNorWritten()
+    {
+        var builder = ModelBuilder.Create(demo: false);
+        builder.AddPlatform();
+
+        var schema = Assert.Single(builder.Resources.OfType<ProductSchemaResource>());
+        Assert.Contains(schema, builder.Resources.Single(r => r.Name == "ingestor").WaitsFor);
+        Assert.DoesNotContain(builder.Resources, r => r is DemoWriterResource);
     }
 
     [Fact]

@@ -74,7 +74,7 @@ public sealed class TransformerPipelineTests(TransformerPipelineTests.FastSchedu
         await _platform.App.StartResourceAsync("clickhouse");
         var after = await Eventually.MatchesAsync(
             ModelsAsync,
-            m => m.Values.All(model => (string?)model["status"] == "succeeded" && model["error"] is null),
+            m => m.Values.All(model => ((string?)model["status"] == "succeeded" && model["error"] is null) || WaitsForCdc(model)),
             TimeSpan.FromSeconds(90));
 
         Assert.Contains("unreachable", (string?)during["stg_events"]["error"], StringComparison.Ordinal);
@@ -83,8 +83,12 @@ public sealed class TransformerPipelineTests(TransformerPipelineTests.FastSchedu
         Assert.Equal(HttpStatusCode.ServiceUnavailable, health.StatusCode);
         Assert.Equal("Degraded", (string?)checks["models"]!["status"]);
         Assert.Contains("stg_events", (string?)checks["models"]!["description"], StringComparison.Ordinal);
-        Assert.All(after.Values, model => Assert.Equal("succeeded", (string?)model["status"]));
+        Assert.All(after.Values.Where(m => !WaitsForCdc(m)), model => Assert.Equal("succeeded", (string?)model["status"]));
     }
+
+    /// <summary>The dimension models wait for the CDC bridge's tables, which this platform's empty product database never fills.</summary>
+    private static bool WaitsForCdc(JsonObject model) =>
+        ((string?)model["name"])?.StartsWith("dim_", StringComparison.Ordinal) == true && (string?)model["status"] == "waiting for source";
 
     public sealed class FastSchedulePlatform : PlatformFixture
     {

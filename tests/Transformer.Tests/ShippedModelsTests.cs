@@ -192,6 +192,9 @@ public class ShippedModelsTests(TransformerClickHouse clickHouse)
 
     private static void AssertSucceeded(RunReport report)
     {
+        // This dataset has events only: the dimension models wait for their CDC tables (DimensionModelsTests builds them).
+        Assert.Equal(["dim_accounts", "dim_users"], report.Results.Where(r => r.Status == ModelRunStatus.Waiting).Select(r => r.Model).Order());
+        report = report with { Results = report.Results.Where(r => r.Status != ModelRunStatus.Waiting).ToList() };
         var problems = report.Results
             .Where(r => r.Status != ModelRunStatus.Succeeded || r.Tests.Any(t => !t.Passed))
             .Select(r => $"{r.Model}: {r.Status} {r.Error} " +

@@ -125,7 +125,8 @@ public sealed class ActiveUsersQuery(TenantSources sources, MetricsQueryRunner r
         var zone = request.Range.TimeZone;
         var events = await sources.EventsAsync(scope, TimeRange.LocalMidnight(firstDay.AddDays(-29), zone), TimeRange.LocalMidnight(lastDay.AddDays(1), zone),
             null, request.Source == QuerySource.Raw, cancellationToken,
-            properties: request.Filters.Any(f => f.Dimension.ReadsProperties) || request.Breakdown?.ReadsProperties == true);
+            properties: request.Filters.Any(f => f.Dimension.ReadsProperties) || request.Breakdown?.ReadsProperties == true,
+            users: Dimension.AnyReadsUsers(request.Filters, request.Breakdown));
         tables.AddRange(events.Tables);
         var breakdown = request.Breakdown?.Expression ?? "''";
         var where = MetricsSql.And(request.Filters.Select(f => f.Sql).Prepend("actor_id != ''"));

@@ -88,7 +88,7 @@ public sealed class TrendsQuery(TenantSources sources, MetricsQueryRunner runner
             }
 
             var properties = request.Filters.Any(f => f.Dimension.ReadsProperties) || request.Breakdown?.ReadsProperties == true;
-            var events = await sources.EventsAsync(scope, from, to, names, request.Source == QuerySource.Raw, cancellationToken, properties);
+            var events = await sources.EventsAsync(scope, from, to, names, request.Source == QuerySource.Raw, cancellationToken, properties, Dimension.AnyReadsUsers(request.Filters, request.Breakdown));
             tables.AddRange(events.Tables);
             branches.Add($"""
                 SELECT {MetricsSql.BucketStart(request.Interval, "event_time", range.TimeZone)} AS bucket, {seriesEvent} AS series_event, {breakdown} AS series_key,

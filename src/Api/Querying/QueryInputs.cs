@@ -142,8 +142,10 @@ public static class Intervals
 }
 
 /// <summary>
-/// What events can be broken down or filtered by: a whitelisted event column, or a property's value
-/// (<c>property.&lt;key&gt;</c>; the key is a value, escaped as a literal, never a name).
+/// What events can be broken down or filtered by: a whitelisted event column, a property's value
+/// (<c>property.&lt;key&gt;</c>; the key is a value, escaped as a literal, never a name), or a user or
+/// account attribute from the tenant's <c>dim_users</c> (<see cref="UserColumns"/>: <c>plan</c>,
+/// <c>account</c>, <c>account_seats</c>), joined on user_id by <see cref="TenantSources"/>.
 /// </summary>
 public sealed record Dimension(string Name, string Expression)
 {
@@ -152,8 +154,26 @@ public sealed record Dimension(string Name, string Expression)
     /// <summary>Whether this dimension reads the properties column (a property's value).</summary>
     public bool ReadsProperties => Name.StartsWith(PropertyPrefix, StringComparison.Ordinal);
 
+    /// <summary>Whether this dimension is a user or account attribute, read through the join with dim_users.</summary>
+    public bool ReadsUsers => UserColumns.ContainsKey(Name);
+
     /// <summary>Event columns a breakdown or filter may name.</summary>
     public static readonly IReadOnlyList<string> Columns = ["event_name", "event_type", "country", "device", "os", "app_version", "library", "locale"];
+
+    /// <summary>
+    /// User and account dimensions: the name a query uses, and the column <see cref="TenantSources"/>
+    /// joins onto events from the user's dim_users row (as text; '' for an event without one).
+    /// </summary>
+    public static readonly IReadOnlyDictionary<string, string> UserColumns = new Dictionary<string, string>(StringComparer.Ordinal)
+    {
+        ["plan"] = "dim_plan",
+        ["account"] = "dim_account",
+        ["account_seats"] = "dim_account_seats",
+    };
+
+    /// <summary>Whether any of a query's filters or its breakdown needs the user dimensions joined.</summary>
+    public static bool AnyReadsUsers(IEnumerable<EventFilter> filters, Dimension? breakdown) =>
+        breakdown?.ReadsUsers == true || filters.Any(f => f.Dimension.ReadsUsers);
 
     public static Dimension Parse(string parameter, string? text)
     {
@@ -167,6 +187,11 @@ public sealed record Dimension(string Name, string Expression)
             return new Dimension(text, Platform.ClickHouse.ClickHouseSql.Identifier(text));
         }
 
+        if (UserColumns.TryGetValue(text, out var column))
+        {
+            return new Dimension(text, Platform.ClickHouse.ClickHouseSql.Identifier(column));
+        }
+
         if (text.StartsWith(PropertyPrefix, StringComparison.Ordinal) && text.Length > PropertyPrefix.Length && text.Length <= PropertyPrefix.Length + 128
             && !text.Any(char.IsControl))
         {
@@ -177,7 +202,7 @@ public sealed record Dimension(string Name, string Expression)
     }
 
     public static readonly string DimensionRule =
-        $"A dimension is one of {string.Join(", ", Columns)}, or property.<key> for an event property (key 1-128 characters).";
+        $"A dimension is one of {string.Join(", ", Columns)}, a user or account dimension ({string.Join(", ", UserColumns.Keys)}), or property.<key> for an event property (key 1-128 characters).";
 }
 
 /// <summary>A filter on events: <c>dimension:op:value</c>, op one of eq, neq, in, nin (values split by |), contains.</summary>

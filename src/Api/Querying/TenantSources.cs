@@ -14,6 +14,8 @@ public sealed record EventsSource(string Sql, IReadOnlyList<string> Tables);
 /// <item><see cref="EventsAsync"/>: the tenant's events, one row per event id, from stg_events for the
 /// days the Transformer holds whole and from raw_events (deduplicated at query time, docs/events.md)
 /// after that, so answers are exact whether or not the Transformer has caught up.</item>
+/// <item>With <c>users</c>, those events carry the user and account dimensions (<see cref="Dimension.UserColumns"/>)
+/// of the tenant's dim_users row of their user_id: '' for an event without one.</item>
 /// <item><see cref="Rollup"/>: a rollup's rows for whole UTC days, for the days <see cref="RollupSettledBeforeAsync"/> allows.</item>
 /// </list>
 /// </summary>
@@ -41,9 +43,18 @@ public sealed class TenantSources(ClickHouseClient clickHouse, IOptions<ApiOptio
     /// Without <paramref name="properties"/> the raw part leaves out the two widest columns
     /// (properties and page are ''): folding copies then moves a fraction of the bytes. Pass it
     /// only when no filter or breakdown reads them (<see cref="Dimension.ReadsProperties"/>).
+    /// <paramref name="users"/> adds the user dimensions' columns (<see cref="Dimension.ReadsUsers"/>).
     /// </summary>
     public async Task<EventsSource> EventsAsync(
-        TenantScope scope, DateTimeOffset from, DateTimeOffset to, IReadOnlyCollection<string>? eventNames, bool rawOnly, CancellationToken cancellationToken, bool properties = true)
+        TenantScope scope, DateTimeOffset from, DateTimeOffset to, IReadOnlyCollection<string>? eventNames, bool rawOnly, CancellationToken cancellationToken,
+        bool properties = true, bool users = false)
+    {
+        var events = await EventsOnlyAsync(scope, from, to, eventNames, rawOnly, cancellationToken, properties);
+        return users ? await WithUserDimensionsAsync(scope, events, cancellationToken) : events;
+    }
+
+    private async Task<EventsSource> EventsOnlyAsync(
+        TenantScope scope, DateTimeOffset from, DateTimeOffset to, IReadOnlyCollection<string>? eventNames, bool rawOnly, CancellationToken cancellationToken, bool properties)
     {
         var staged = rawOnly ? null : await SettledBeforeAsync(scope, "stg_events", from, to, cancellationToken);
         var split = staged is { } day ? TimeRange.LocalMidnight(day, "UTC") : from;
@@ -59,6 +70,35 @@ public sealed class TenantSources(ClickHouseClient clickHouse, IOptions<ApiOptio
 
         return new EventsSource($"({Staged(scope, from, split, eventNames)}\n    UNION ALL\n    {Raw(scope, split, to, eventNames, properties)})", ["stg_events", "raw_events"]);
     }
+
+    /// <summary>
+    /// The events with the tenant's dim_users row of their user_id joined on: one column per user
+    /// dimension, as text, '' for an event whose user has no row (anonymous, not replicated yet). The
+    /// Transformer builds dim_users only once the CDC bridge has replicated the product's tables;
+    /// until then every event has '' and the answer's sources do not list dim_users.
+    /// </summary>
+    private async Task<EventsSource> WithUserDimensionsAsync(TenantScope scope, EventsSource events, CancellationToken cancellationToken)
+    {
+        var built = await ModelExistsAsync("dim_users", cancellationToken);
+        var columns = Dimension.UserColumns.Values.ToList();
+        var users = built
+            ? $"SELECT user_id, plan AS dim_plan, toString(account_id) AS dim_account, toString(seats) AS dim_account_seats FROM {Table("dim_users")} WHERE tenant_id = {MetricsSql.Str(scope.TenantId)} AND user_id != ''"
+            : $"SELECT '' AS user_id, {string.Join(", ", columns.Select(c => $"'' AS {c}"))} LIMIT 0";
+        return new EventsSource(
+            $"(SELECT {EventColumns}, {string.Join(", ", columns)}\n    FROM {events.Sql}\n    ANY LEFT JOIN ({users}) USING (user_id))",
+            built ? [.. events.Tables, "dim_users"] : events.Tables);
+    }
+
+    /// <summary>Whether a model's table exists, cached like the watermarks.</summary>
+    private async Task<bool> ModelExistsAsync(string model, CancellationToken cancellationToken) =>
+        await cache.GetOrCreateAsync((nameof(ModelExistsAsync), model), async entry =>
+        {
+            entry.AbsoluteExpirationRelativeToNow = options.Value.WatermarkCacheDuration;
+            entry.Size = 1;
+            return await clickHouse.QueryLongAsync(
+                $"SELECT count() FROM system.tables WHERE database = {MetricsSql.Str(clickHouse.Settings.Database)} AND name = {MetricsSql.Str(model)}",
+                Limits(), cancellationToken) > 0;
+        });
 
     /// <summary>The UTC day before which <paramref name="model"/>'s rows may answer for this tenant, or null when they may not at all.</summary>
     public Task<DateOnly?> RollupSettledBeforeAsync(TenantScope scope, string model, DateTimeOffset from, DateTimeOffset to, CancellationToken cancellationToken) =>

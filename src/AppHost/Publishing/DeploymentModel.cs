@@ -114,7 +114,7 @@ public sealed class DeploymentModel
         ClickHouseResource or PostgresServerResource or KafkaResource => ResourceKind.Container,
         ProjectResource => ResourceKind.Project,
         PostgresDatabaseResource => ResourceKind.InsideServer,
-        DemoDataResource => ResourceKind.LocalOnly,
+        DemoDataResource or ProductSchemaResource or DemoWriterResource => ResourceKind.LocalOnly,
         _ => throw new NotSupportedException(
             $"Publishing does not know how to deploy '{resource.Name}' ({resource.GetType().Name}); map it in src/AppHost/Publishing."),
     };

@@ -62,9 +62,15 @@ internal static class ModelHeader
         return new Model(name, path, config, template) { Layer = layer == "." ? "" : layer };
     }
 
-    public static Dictionary<string, IReadOnlySet<string>> ReadSources(string path)
+    /// <summary>
+    /// Reads <c>sources.yml</c>: source name to its tables, each with its settings. A table marked
+    /// <c>optional: true</c> may not exist yet (it is created by another component when it first has
+    /// data); the models reading it wait for it instead of failing.
+    /// </summary>
+    public static Dictionary<string, IReadOnlySet<string>> ReadSources(string path, out HashSet<string> optional)
     {
         var sources = new Dictionary<string, IReadOnlySet<string>>(StringComparer.Ordinal);
+        optional = new HashSet<string>(StringComparer.Ordinal);
         if (!File.Exists(path))
         {
             return sources;
@@ -73,13 +79,47 @@ internal static class ModelHeader
         var root = ParseMapping(path, File.ReadAllText(path));
         foreach (var (key, value) in root.Children)
         {
-            var tables = value is YamlMappingNode m ? m.Children.Keys.Select(k => Scalar(path, k)).ToHashSet(StringComparer.Ordinal)
-                : throw new ModelLoadException($"{path}: source '{key}' must map table names to their settings.");
-            sources[Scalar(path, key)] = tables;
+            var source = Scalar(path, key);
+            var tables = value is YamlMappingNode m ? m : throw new ModelLoadException($"{path}: source '{source}' must map table names to their settings.");
+            var names = new HashSet<string>(StringComparer.Ordinal);
+            foreach (var (tableNode, settingsNode) in tables.Children)
+            {
+                var table = Scalar(path, tableNode);
+                names.Add(table);
+                if (settingsNode is not YamlMappingNode settings)
+                {
+                    throw new ModelLoadException($"{path}: the settings of source table '{source}.{table}' must be a mapping ({{}} for none).");
+                }
+
+                foreach (var (settingKey, _) in settings.Children)
+                {
+                    if (Scalar(path, settingKey) is not ("optional" or "description") and var unknown)
+                    {
+                        throw new ModelLoadException($"{path}: unknown setting '{unknown}' of source table '{source}.{table}'. Known: optional, description.");
+                    }
+                }
+
+                if (Optional(path, settings, "optional") is { } flag)
+                {
+                    if (!bool.TryParse(flag, out var isOptional))
+                    {
+                        throw new ModelLoadException($"{path}: 'optional' of source table '{source}.{table}' must be true or false, not '{flag}'.");
+                    }
+
+                    if (isOptional)
+                    {
+                        optional.Add(SourceKey(source, table));
+                    }
+                }
+            }
+
+            sources[source] = names;
         }
 
         return sources;
     }
+
+    public static string SourceKey(string source, string table) => source + "." + table;
 
     private static ModelConfig ReadConfig(string path, string yaml)
     {

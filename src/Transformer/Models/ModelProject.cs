@@ -12,10 +12,13 @@ public sealed partial class ModelProject
     private readonly Dictionary<string, Model> _byName;
     private readonly Dictionary<string, List<string>> _downstream;
 
-    private ModelProject(IReadOnlyList<Model> ordered, IReadOnlyDictionary<string, IReadOnlySet<string>> sources)
+    private readonly IReadOnlySet<string> _optionalSources;
+
+    private ModelProject(IReadOnlyList<Model> ordered, IReadOnlyDictionary<string, IReadOnlySet<string>> sources, IReadOnlySet<string> optionalSources)
     {
         Models = ordered;
         Sources = sources;
+        _optionalSources = optionalSources;
         _byName = ordered.ToDictionary(m => m.Name, StringComparer.Ordinal);
         _downstream = ordered.ToDictionary(m => m.Name, _ => new List<string>(), StringComparer.Ordinal);
         foreach (var model in ordered)
@@ -32,6 +35,13 @@ public sealed partial class ModelProject
 
     /// <summary>Declared sources: name to its tables.</summary>
     public IReadOnlyDictionary<string, IReadOnlySet<string>> Sources { get; }
+
+    /// <summary>The optional source tables (<c>optional: true</c> in sources.yml) a model reads: they may not exist yet.</summary>
+    public IReadOnlyList<string> OptionalSourcesOf(Model model) => model.Sql.Sources
+        .Where(s => _optionalSources.Contains(ModelHeader.SourceKey(s.Source, s.Table)))
+        .Select(s => s.Table)
+        .Distinct(StringComparer.Ordinal)
+        .ToList();
 
     public Model this[string name] => _byName.TryGetValue(name, out var model) ? model : throw new KeyNotFoundException($"No model named '{name}'.");
 
@@ -102,7 +112,7 @@ public sealed partial class ModelProject
             throw new ModelLoadException($"The models folder '{directory}' does not exist.");
         }
 
-        var sources = ModelHeader.ReadSources(Path.Combine(directory, "sources.yml"));
+        var sources = ModelHeader.ReadSources(Path.Combine(directory, "sources.yml"), out var optionalSources);
         var models = new Dictionary<string, Model>(StringComparer.Ordinal);
         foreach (var path in Directory.EnumerateFiles(directory, "*.sql", SearchOption.AllDirectories).Order(StringComparer.Ordinal))
         {
@@ -134,7 +144,7 @@ public sealed partial class ModelProject
             }
         }
 
-        return new ModelProject(TopologicalOrder(models), sources);
+        return new ModelProject(TopologicalOrder(models), sources, optionalSources);
     }
 
     private static List<Model> TopologicalOrder(Dictionary<string, Model> models)

@@ -24,10 +24,12 @@ public sealed class ModelRunner
     private readonly ConcurrentDictionary<string, SemaphoreSlim> _building = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _seeding = new(1, 1);
     private readonly TransformerMetrics? _metrics;
+    private readonly ClickHouseClient _client;
 
     public ModelRunner(ClickHouseClient client, ModelProject project, TransformerOptions options, TimeProvider time, ILogger<ModelRunner> logger, TransformerMetrics? metrics = null)
     {
         _metrics = metrics;
+        _client = client;
         _project = project;
         _options = options;
         _time = time;
@@ -82,6 +84,17 @@ public sealed class ModelRunner
     private async Task<ModelRunResult> RunModelAsync(string runId, Model model, RunRequest request, CancellationToken cancellationToken)
     {
         var started = _time.GetUtcNow();
+        if (await WaitingForAsync(model, cancellationToken) is { } waitingFor)
+        {
+            // Debug: the run summary counts waiting models, and /v1/status names what each waits for.
+            _logger.LogDebug("Not building {Model}: {Reason}", model.Name, waitingFor);
+            var waiting = new ModelRunResult(model.Name, ModelRunStatus.Waiting, 0, waitingFor, started, started, []);
+            States.Record(waiting);
+            _metrics?.Record(waiting);
+            await _history.RecordAsync(runId, request.Trigger, model, waiting, null, CancellationToken.None);
+            return waiting;
+        }
+
         if (request.TestOnly)
         {
             var tests = await _tests.RunAsync(model, started, cancellationToken);
@@ -158,6 +171,48 @@ public sealed class ModelRunner
         }
 
         return new BuildResult(rows, BuildWindow.Days(from, to), "backfill");
+    }
+
+    /// <summary>
+    /// Why the model cannot be built yet though nothing is wrong: an optional source table it reads
+    /// does not exist (say, a <c>cdc_*</c> table before the CDC bridge applied its first change), or
+    /// an upstream model has never been built for that reason. Null when it can be built.
+    /// </summary>
+    private async Task<string?> WaitingForAsync(Model model, CancellationToken cancellationToken)
+    {
+        var ancestors = _project.Ancestors(model.Name);
+        if (_project.Models.FirstOrDefault(m => ancestors.Contains(m.Name) && States[m.Name] is { Status: ModelState.WaitingForSource }) is { } upstream)
+        {
+            return $"upstream {upstream.Name} waits for its source: {States[upstream.Name]!.Error}";
+        }
+
+        var optional = _project.OptionalSourcesOf(model);
+        if (optional.Count == 0)
+        {
+            return null;
+        }
+
+        string[] existing;
+        try
+        {
+            existing = (await _client.QueryScalarAsync(
+                $"SELECT arrayStringConcat(groupArray(name), ',') FROM system.tables WHERE database = {ClickHouseSql.Literal(_client.Settings.Database)} " +
+                $"AND name IN ({string.Join(", ", optional.Select(ClickHouseSql.Literal))})",
+                cancellationToken: cancellationToken)).Split(',', StringSplitOptions.RemoveEmptyEntries);
+        }
+        catch (Exception ex) when (ex is ClickHouseServerException or ClickHouseUnavailableException or HttpRequestException
+                                   || (ex is OperationCanceledException && !cancellationToken.IsCancellationRequested))
+        {
+            return null; // Cannot tell (ClickHouse down): the build itself then fails and reports why.
+        }
+
+        var missing = optional.Except(existing, StringComparer.Ordinal).ToList();
+        return missing.Count switch
+        {
+            0 => null,
+            1 => $"optional source {missing[0]} does not exist yet (its producer creates it with its first data)",
+            _ => $"optional sources {string.Join(", ", missing)} do not exist yet (their producer creates them with their first data)",
+        };
     }
 
     private string? UnusableUpstream(Model model)

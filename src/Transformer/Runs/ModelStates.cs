@@ -17,6 +17,9 @@ public sealed record ModelState(
 {
     public static ModelState NeverBuilt(string model) => new(model, "never built", null, null, 0, TimeSpan.Zero, null, [], false);
 
+    /// <summary>The status of a model that has never been built because an optional source it reads does not exist yet.</summary>
+    public const string WaitingForSource = "waiting for source";
+
     /// <summary>Dependents must not build on this model's current data.</summary>
     public bool Unusable => Status == "failed" || BlocksDependents || LastSuccessAt is null;
 }
@@ -57,6 +60,10 @@ public sealed class ModelStates
     {
         // A skip says nothing new about the model's data: keep what was known, note why it skipped.
         ModelRunStatus.Skipped => (previous ?? ModelState.NeverBuilt(result.Model)) with { Error = result.Error },
+        // Waiting keeps the model's data (if it was ever built); a never-built model says what it waits for.
+        ModelRunStatus.Waiting => previous?.LastSuccessAt is null
+            ? ModelState.NeverBuilt(result.Model) with { Status = ModelState.WaitingForSource, LastRunAt = result.FinishedAt, Error = result.Error }
+            : previous with { Error = result.Error },
         ModelRunStatus.Failed => new ModelState(result.Model, "failed", result.FinishedAt, previous?.LastSuccessAt, 0, result.Duration, result.Error, previous?.Tests ?? [], previous?.BlocksDependents ?? false),
         _ => new ModelState(result.Model, "succeeded", result.FinishedAt, result.FinishedAt, result.Rows, result.Duration, null, result.Tests, result.BlocksDependents),
     };

@@ -84,7 +84,7 @@ public sealed class RunHistory(ClickHouseClient client, ILogger logger)
                    argMax(finished_at - started_at, (started_at, finished_at)) AS last_seconds,
                    argMax(error, (started_at, finished_at)) AS last_error
             FROM transform_runs
-            WHERE status != 'skipped'
+            WHERE status NOT IN ('skipped', 'waiting')
             GROUP BY model
             """, HistoryJsonContext.Default.LatestRunRow, cancellationToken: cancellationToken);
         var tests = await client.QueryAsync(

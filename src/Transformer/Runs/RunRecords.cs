@@ -8,6 +8,12 @@ public enum ModelRunStatus
     Succeeded,
     Failed,
     Skipped,
+
+    /// <summary>
+    /// Not built because an optional source table it reads does not exist yet (or an upstream model
+    /// waits for one): an expected state, not a failure; the model builds once the table appears.
+    /// </summary>
+    Waiting,
 }
 
 /// <summary>What a run was asked to do.</summary>
@@ -46,7 +52,7 @@ public sealed record ModelRunResult(
 
     public TimeSpan Duration => FinishedAt - StartedAt;
 
-    /// <summary>The status as the history, metrics and command line spell it: succeeded, failed, skipped.</summary>
+    /// <summary>The status as the history, metrics and command line spell it: succeeded, failed, skipped, waiting.</summary>
     public string StatusName => Status.ToString().ToLowerInvariant();
 
     /// <summary>A data test failed on a model that blocks its dependents when that happens.</summary>

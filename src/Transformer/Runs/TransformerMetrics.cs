@@ -15,7 +15,7 @@ public sealed class TransformerMetrics
     public TransformerMetrics(IMeterFactory meterFactory)
     {
         var meter = meterFactory.Create(MeterName);
-        _builds = meter.CreateCounter<long>("transformer.builds", description: "Model builds by model and status (succeeded, failed, skipped).");
+        _builds = meter.CreateCounter<long>("transformer.builds", description: "Model builds by model and status (succeeded, failed, skipped, waiting).");
         _buildDuration = meter.CreateHistogram<double>("transformer.build.duration", unit: "s", description: "How long a model build took.");
         _rows = meter.CreateCounter<long>("transformer.rows", description: "Rows written by model builds.");
         _failedTests = meter.CreateCounter<long>("transformer.data_tests.failed", description: "Data test runs that failed, by model and test.");
@@ -25,7 +25,7 @@ public sealed class TransformerMetrics
     {
         var model = new KeyValuePair<string, object?>("model", result.Model);
         _builds.Add(1, model, new("status", result.StatusName));
-        if (result.Status != ModelRunStatus.Skipped)
+        if (result.Status is not (ModelRunStatus.Skipped or ModelRunStatus.Waiting))
         {
             _buildDuration.Record(result.Duration.TotalSeconds, model);
             _rows.Add(result.Rows, model);

@@ -83,10 +83,10 @@ public sealed class ScheduleService(
         {
             var report = await runner.RunAsync(request, stoppingToken);
             logger.LogInformation(
-                "Run {RunId} ({Trigger}): {Succeeded} built, {Failed} failed, {Skipped} skipped, {FailedTests} data tests failed",
+                "Run {RunId} ({Trigger}): {Succeeded} built, {Failed} failed, {Skipped} skipped, {Waiting} waiting for a source, {FailedTests} data tests failed",
                 report.RunId, request.Trigger,
                 report.Results.Count(r => r.Status == ModelRunStatus.Succeeded), report.Results.Count(r => r.Status == ModelRunStatus.Failed),
-                report.Results.Count(r => r.Status == ModelRunStatus.Skipped), report.Results.Sum(r => r.Tests.Count(t => !t.Passed)));
+                report.Results.Count(r => r.Status == ModelRunStatus.Skipped), report.Results.Count(r => r.Status == ModelRunStatus.Waiting), report.Results.Sum(r => r.Tests.Count(t => !t.Passed)));
             return report;
         }
         catch (Exception ex) when (ex is not OperationCanceledException)

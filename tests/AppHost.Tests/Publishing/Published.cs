@@ -38,7 +38,7 @@ internal static class Published
 
     /// <summary>The names of the containers a deployment must wait for, worked out independently of the publisher.</summary>
     public static ISet<string> ExpectedWaits(Resource resource) => resource.WaitsFor
-        .Where(w => w is not DemoDataResource)
+        .Where(w => w is not (DemoDataResource or ProductSchemaResource or DemoWriterResource))
         .Select(w => w is PostgresDatabaseResource database ? database.Server.Name : w.Name)
         .ToHashSet();
 
