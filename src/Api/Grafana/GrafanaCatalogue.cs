@@ -17,7 +17,7 @@ public static partial class GrafanaCatalogue
 
     public static readonly GrafanaPayload IntervalChoice = GrafanaPayload.Choice("interval", "Interval", "auto", "minute", "hour", "day", "week");
 
-    public static readonly GrafanaPayload Breakdown = GrafanaPayload.Choice("breakdown", "Breakdown", ["none", .. Dimension.Columns]);
+    public static readonly GrafanaPayload Breakdown = GrafanaPayload.Choice("breakdown", "Breakdown", ["none", .. Dimension.Columns, .. Dimension.UserColumns.Keys]);
 
     /// <summary>The funnel's conversion windows, in payload order.</summary>
     private static readonly IReadOnlyDictionary<string, TimeSpan> FunnelWindows = new Dictionary<string, TimeSpan>(StringComparer.Ordinal)

@@ -87,7 +87,7 @@ public sealed class GrafanaDataSource(MetricsContext metrics, GrafanaVocabulary 
         return values.Select(v => new GrafanaVariableValue(v, v)).ToList();
     }
 
-    public IReadOnlyList<GrafanaTagKey> TagKeys() => Dimension.Columns.Select(c => new GrafanaTagKey("string", c)).ToList();
+    public IReadOnlyList<GrafanaTagKey> TagKeys() => Dimension.Columns.Concat(Dimension.UserColumns.Keys).Select(c => new GrafanaTagKey("string", c)).ToList();
 
     public async Task<IReadOnlyList<GrafanaTagValue>> TagValuesAsync(ClaimsPrincipal user, JsonObject body, CancellationToken cancellationToken)
     {

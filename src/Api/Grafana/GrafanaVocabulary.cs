@@ -21,12 +21,13 @@ public sealed class GrafanaVocabulary(TenantSources sources, MetricsQueryRunner 
         ["devices"] = "device",
         ["os"] = "os",
         ["app_versions"] = "app_version",
+        ["plans"] = "plan",
     };
 
     public async Task<IReadOnlyList<string>> ValuesAsync(TenantScope scope, Dimension dimension, CancellationToken cancellationToken)
     {
         var now = time.GetUtcNow();
-        var events = await sources.EventsAsync(scope, now - Lookback, now, null, rawOnly: false, cancellationToken);
+        var events = await sources.EventsAsync(scope, now - Lookback, now, null, rawOnly: false, cancellationToken, users: dimension.ReadsUsers);
         var sql = $"""
             SELECT {dimension.Expression} AS dimension_value
             FROM {events.Sql}

@@ -232,6 +232,18 @@ public sealed class EnrichmentTests(MetricsPlatform platform)
     }
 
     [Fact]
+    public async Task Grafana_offers_the_plans_of_this_tenants_users_as_a_variable_and_plan_as_a_tag_key()
+    {
+        var data = await DataAsync();
+        using var api = platform.Api(data.Tenant.ReadKey);
+
+        using var response = await api.PostAsync("/grafana/variable", Http.Json("""{"payload": {"target": "plans"}}"""));
+        var plans = JsonNode.Parse(await response.Content.ReadAsStringAsync())!.AsArray().Select(v => (string)v!["__value"]!).ToList();
+
+        Assert.Equal(Activity().Select(a => Of(a.Actor).Plan).Where(p => p != "").Distinct().Order(), plans.Order());
+    }
+
+    [Fact]
     public async Task Unknown_and_hostile_dimension_names_are_problems()
     {
         var data = await DataAsync();

@@ -235,6 +235,7 @@ public sealed class GrafanaTests(MetricsPlatform platform)
         Assert.Equal("""[{"__text":"signup","__value":"signup"},{"__text":"purchase","__value":"purchase"},{"__text":"page_view","__value":"page_view"}]""", events.ToJsonString());
         Assert.Equal("""[{"__text":"DE","__value":"DE"},{"__text":"FR","__value":"FR"},{"__text":"US","__value":"US"}]""", countries.ToJsonString());
         Assert.Contains(keys.AsArray(), k => (string)k!["text"]! == "country" && (string)k["type"]! == "string");
+        Assert.Contains(keys.AsArray(), k => (string)k!["text"]! == "plan"); // from the product database, through dim_users
         Assert.Equal("""[{"text":"desktop"},{"text":"mobile"}]""", devices.ToJsonString());
         Assert.Equal("""[{"label":"signup","value":"signup"},{"label":"purchase","value":"purchase"},{"label":"page_view","value":"page_view"}]""", eventOptions.ToJsonString());
         Assert.Equal("""[{"label":"count","value":"count"},{"label":"users","value":"users"}]""", measureOptions.ToJsonString());
