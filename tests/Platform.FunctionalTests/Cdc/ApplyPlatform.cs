@@ -54,7 +54,7 @@ public sealed class ApplyPlatform : PlatformFixture, IAsyncLifetime
     public static ChangeEnvelope Change(string op, string table, ulong version, IReadOnlyList<ChangeColumn> columns,
         Dictionary<string, string?>? after = null, Dictionary<string, string?>? before = null, string tenant = Tenant, DateTimeOffset? commitTime = null) =>
         new(op, before, after,
-            new ChangeSource("public", table, version, Lsn(version), commitTime ?? new DateTimeOffset(2026, 11, 22, 10, 0, 0, TimeSpan.Zero).AddSeconds(version),
+            new ChangeSource("public", table, version, Lsn(version), commitTime ?? new DateTimeOffset(2026, 11, 22, 10, 0, 0, TimeSpan.Zero).AddSeconds(version & 0xFFFFF),
                 op == ChangeEnvelope.Read ? null : (uint)version, op == ChangeEnvelope.Read),
             columns, tenant);
 

@@ -55,11 +55,11 @@ public sealed class ApplyTests(ApplyPlatform platform)
             "SELECT _version, is_deleted, _op, _lsn, _commit_time, _tx_id FROM cdc_apply_users WHERE id = 'u3' ORDER BY _version");
         Assert.Equal("120\t0\tc\t0/78\t2026-11-22 10:02:00\t120\n140\t1\td\t0/8C\t2026-11-22 10:02:20\t140\n150\t0\tc\t0/96\t2026-11-22 10:02:30\t150", u3);
         var types = await platform.ClickHouse.QueryScalarAsync(
-            "SELECT name, type FROM system.columns WHERE database = currentDatabase() AND table = 'cdc_apply_users' ORDER BY position");
+            "SELECT name, type FROM system.columns WHERE database = currentDatabase() AND table = 'cdc_apply_users'");
         Assert.Equal(
-            "tenant_id\tString\nid\tString\naccount_id\tNullable(Int64)\nemail\tNullable(String)\nsignup_at\tNullable(DateTime('UTC'))\nactive\tNullable(UInt8)\n" +
+            "tenant_id\tString\nid\tString\naccount_id\tNullable(Int64)\nemail\tNullable(String)\nsignup_at\tNullable(DateTime(\\'UTC\\'))\nactive\tNullable(UInt8)\n" +
             "score\tNullable(Float64)\nseats\tNullable(Int32)\nborn\tNullable(Date)\ntags\tNullable(String)\n_version\tUInt64\nis_deleted\tUInt8\n_op\tString\n_lsn\tString\n" +
-            "_commit_time\tDateTime('UTC')\n_tx_id\tUInt64\n_applied_at\tDateTime('UTC')", types);
+            "_commit_time\tDateTime(\\'UTC\\')\n_tx_id\tUInt64\n_applied_at\tDateTime(\\'UTC\\')", types);
 
         var status = TableStatus(await platform.StatusAsync(), table);
         Assert.Equal(6, status["appliedChanges"]!.GetValue<long>());

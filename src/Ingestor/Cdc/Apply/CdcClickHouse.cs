@@ -83,7 +83,7 @@ public sealed class CdcClickHouse(ClickHouseClient client, TimeProvider time)
     public async Task<CdcTableSchema> AddColumnsAsync(CdcTable table, CdcTableSchema schema, IReadOnlyList<ChangeColumn> added, CancellationToken cancellationToken)
     {
         var existing = (await client.QueryScalarAsync(
-                $"SELECT name FROM system.columns WHERE database = {ClickHouseSql.Literal(client.Settings.Database)} AND table = {ClickHouseSql.Literal(table.ClickHouseTable)} ORDER BY position",
+                $"SELECT name FROM system.columns WHERE database = {ClickHouseSql.Literal(client.Settings.Database)} AND table = {ClickHouseSql.Literal(table.ClickHouseTable)}",
                 cancellationToken: cancellationToken))
             .Split('\n', StringSplitOptions.RemoveEmptyEntries).ToList();
         var columns = schema.Columns.ToList();
