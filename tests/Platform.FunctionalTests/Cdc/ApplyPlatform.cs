@@ -151,6 +151,17 @@ public sealed class ApplyPlatform : PlatformFixture, IAsyncLifetime
         return found;
     }
 
+    /// <summary>Per partition of the table's topic, the CDC group's committed offset and the high watermark (for failure messages).</summary>
+    public string Offsets(string table)
+    {
+        var bootstrap = KafkaConfig.Bootstrap(App["kafka"].ConnectionString!);
+        using var admin = new AdminClientBuilder(KafkaConfig.Admin(bootstrap)).SetLogHandler((_, _) => { }).Build();
+        var partitions = admin.GetMetadata(Topic(table), TimeSpan.FromSeconds(10)).Topics.Single().Partitions.Select(p => new TopicPartition(Topic(table), p.PartitionId)).ToList();
+        using var consumer = new ConsumerBuilder<byte[], byte[]>(KafkaConfig.Consumer(bootstrap, "ingestor-cdc", "tests")).SetLogHandler((_, _) => { }).Build();
+        var committed = consumer.Committed(partitions, TimeSpan.FromSeconds(5));
+        return string.Join("; ", committed.Select(c => $"{c.Partition.Value}: committed {c.Offset.Value}, high {consumer.QueryWatermarkOffsets(c.TopicPartition, TimeSpan.FromSeconds(5)).High.Value}"));
+    }
+
     private static string Header(Message<byte[], byte[]> message, string name) =>
         message.Headers?.TryGetLastBytes(name, out var bytes) == true ? Encoding.UTF8.GetString(bytes) : "";
 

@@ -40,6 +40,9 @@ public sealed class CdcApplyService(
     private static readonly TimeSpan BrokerQueryTimeout = TimeSpan.FromSeconds(2);
 
     private readonly Dictionary<string, TableApply> _byTopic = new(StringComparer.Ordinal);
+
+    // What this member committed, per partition: the lag sample's floor when the brokers answer "no offset" during a rebalance.
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<TopicPartition, long> _committed = new();
     private string _tenantId = "";
 
     protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
@@ -443,6 +446,10 @@ public sealed class CdcApplyService(
         try
         {
             consumer.Commit(offsets);
+            foreach (var offset in offsets)
+            {
+                _committed.AddOrUpdate(offset.TopicPartition, offset.Offset.Value, (_, old) => Math.Max(old, offset.Offset.Value));
+            }
         }
         catch (KafkaException ex)
         {
@@ -527,8 +534,14 @@ public sealed class CdcApplyService(
             {
                 try
                 {
+                    // Between a revocation and the next assignment there is nothing to measure: keep the last sample.
                     var assigned = consumer.Assignment;
-                    var committed = assigned.Count == 0 ? [] : consumer.Committed(assigned, BrokerQueryTimeout);
+                    if (assigned.Count == 0)
+                    {
+                        continue;
+                    }
+
+                    var committed = consumer.Committed(assigned, BrokerQueryTimeout);
                     var pending = _byTopic.Values.ToDictionary(t => t.Table, _ => 0L);
                     foreach (var partition in committed)
                     {
@@ -538,8 +551,8 @@ public sealed class CdcApplyService(
                         }
 
                         var watermarks = consumer.QueryWatermarkOffsets(partition.TopicPartition, BrokerQueryTimeout);
-                        var done = partition.Offset.Value >= 0 ? partition.Offset.Value : watermarks.Low.Value;
-                        pending[table.Table] += Math.Max(0, watermarks.High.Value - done);
+                        var done = Math.Max(partition.Offset.Value, _committed.GetValueOrDefault(partition.TopicPartition, -1));
+                        pending[table.Table] += Math.Max(0, watermarks.High.Value - (done >= 0 ? done : watermarks.Low.Value));
                     }
 
                     metrics.ReportPending(pending);
