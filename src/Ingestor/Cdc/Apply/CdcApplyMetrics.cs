@@ -1,6 +1,5 @@
 using System.Collections.Concurrent;
 using System.Diagnostics.Metrics;
-using Microsoft.Extensions.Options;
 
 namespace Ingestor.Cdc.Apply;
 
@@ -18,11 +17,10 @@ public sealed class CdcApplyMetrics
     private long _deadLettered;
     private DateTimeOffset? _lagSampledAt;
 
-    public CdcApplyMetrics(IMeterFactory meterFactory, CdcState state, IOptions<CdcOptions> options, TimeProvider? time = null)
+    public CdcApplyMetrics(IMeterFactory meterFactory, CdcState state, TimeProvider? time = null)
     {
         _state = state;
         _time = time ?? TimeProvider.System;
-        TopicPrefix = options.Value.TopicPrefix;
         var meter = meterFactory.Create(MeterName);
         Applied = meter.CreateCounter<long>("cdc.changes.applied", "{change}", "Changes ClickHouse acknowledged, per table (snapshot rows included).");
         DeadLettered = meter.CreateCounter<long>("cdc.changes.dead_lettered", "{record}", "Change records sent to the CDC dead-letter topic, per table.");
@@ -32,8 +30,6 @@ public sealed class CdcApplyMetrics
                 new KeyValuePair<string, object?>("cdc.table", t.Table.QualifiedName))), "s",
             "Per table, how far behind the apply is while it has changes waiting (see docs/cdc-apply.md); 0 when it has none.");
     }
-
-    public string TopicPrefix { get; }
 
     public Counter<long> Applied { get; }
 
