@@ -41,7 +41,24 @@ public sealed record PendingMutation(string Table, string MutationId, DateTimeOf
 public sealed record ClickHouseHealth(IReadOnlyList<TableParts> Tables, IReadOnlyList<PendingMutation> PendingMutations);
 
 public sealed record PlatformPipelineHealth(
-    ConsumerLagStatus ConsumerLag, IReadOnlyList<TransformRunStatus> TransformRuns, IReadOnlyList<FailingDataTest> FailingTests, ClickHouseHealth ClickHouse);
+    ConsumerLagStatus ConsumerLag, IReadOnlyList<TransformRunStatus> TransformRuns, IReadOnlyList<FailingDataTest> FailingTests, ClickHouseHealth ClickHouse, CdcHealth Cdc);
+
+/// <summary>One replicated table of the CDC bridge, as the Ingestor reports it (docs/cdc-apply.md). No row data.</summary>
+public sealed record CdcTableHealth(
+    string Table, string ClickHouseTable, string View, string Status, string? Error, string? SnapshotLsn, long SnapshotRows,
+    long CapturedChanges, long AppliedChanges, string? AppliedLsn, DateTimeOffset? LastAppliedCommitTime, long? PendingChanges, double ApplyLagSeconds);
+
+/// <summary>The replication slot's last sample: WAL position, the slot's confirmed position, and the WAL the server keeps for it.</summary>
+public sealed record CdcSlotHealth(
+    DateTimeOffset SampledAt, string WalLsn, string ConfirmedFlushLsn, string RestartLsn, bool Active, long RetainedBytes, long CaptureLagBytes);
+
+/// <summary>
+/// The CDC bridge (PostgreSQL -> Kafka -> ClickHouse), from the Ingestor's status: per table state and counts, the slot
+/// sample, replication lag in bytes (WAL position vs applied) and apply lag in seconds. <see cref="Error"/> says why it is empty.
+/// </summary>
+public sealed record CdcHealth(
+    bool Enabled, IReadOnlyList<CdcTableHealth> Tables, CdcSlotHealth? Slot, string? AppliedLsn, long? ReplicationLagBytes, double? ApplyLagSeconds,
+    long DeadLettered, string? Error);
 
 public sealed record PipelineHealthResponse(DateTimeOffset CheckedAt, TenantPipelineHealth Tenant, PlatformPipelineHealth Platform);
 
@@ -62,13 +79,15 @@ public sealed class PipelineHealthQuery(TenantSources sources, MetricsQueryRunne
     {
         // Independent reads, started together: the answer takes as long as the slowest, not the sum.
         var now = time.GetUtcNow();
-        var lag = ConsumerLagAsync(cancellationToken);
+        var ingestor = IngestorStatusAsync(cancellationToken);
+        var lag = ConsumerLagAsync(ingestor);
         var tenant = TenantAsync(scope, now, cancellationToken);
         var runs = TransformRunsAsync(cancellationToken);
         var tests = FailingTestsAsync(cancellationToken);
         var clickHouseHealth = ClickHouseAsync(cancellationToken);
         await Task.WhenAll(lag, tenant, runs, tests, clickHouseHealth);
-        return new PipelineHealthResponse(now, await tenant, new PlatformPipelineHealth(await lag, await runs, await tests, await clickHouseHealth));
+        return new PipelineHealthResponse(now, await tenant,
+            new PlatformPipelineHealth(await lag, await runs, await tests, await clickHouseHealth, Cdc(await ingestor)));
     }
 
     private async Task<TenantPipelineHealth> TenantAsync(TenantScope scope, DateTimeOffset now, CancellationToken cancellationToken)
@@ -92,27 +111,38 @@ public sealed class PipelineHealthQuery(TenantSources sources, MetricsQueryRunne
             row.RecentEvents);
     }
 
-    private async Task<ConsumerLagStatus> ConsumerLagAsync(CancellationToken cancellationToken)
+    /// <summary>The Ingestor's <c>GET /v1/status</c>, read once for the consumer lag and the CDC part; an error says why it is missing.</summary>
+    private async Task<(IngestorStatus? Status, string? Error)> IngestorStatusAsync(CancellationToken cancellationToken)
     {
         try
         {
             using var client = http.CreateClient(IngestorClient);
             if (client.BaseAddress is null)
             {
-                return Unavailable("The Ingestor's address is not configured (services:ingestor:http:0).");
+                return (null, "The Ingestor's address is not configured (services:ingestor:http:0).");
             }
 
             var status = await client.GetFromJsonAsync("/v1/status", IngestorStatusJsonContext.Default.IngestorStatus, cancellationToken);
-            return status is null
-                ? Unavailable("The Ingestor answered an empty status.")
-                : new ConsumerLagStatus(status.TotalLag, status.LagSampledAt, status.Partitions, status.Counters,
-                    status.LagSampledAt is null ? "The Ingestor has not sampled its consumer lag yet." : null);
+            return status is null ? (null, "The Ingestor answered an empty status.") : (status, null);
         }
         catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException or System.Text.Json.JsonException && !cancellationToken.IsCancellationRequested)
         {
-            return Unavailable($"The Ingestor's status could not be read: {ex.Message}");
+            return (null, $"The Ingestor's status could not be read: {ex.Message}");
         }
     }
+
+    private static async Task<ConsumerLagStatus> ConsumerLagAsync(Task<(IngestorStatus? Status, string? Error)> ingestor)
+    {
+        var (status, error) = await ingestor;
+        return status is null
+            ? Unavailable(error!)
+            : new ConsumerLagStatus(status.TotalLag, status.LagSampledAt, status.Partitions, status.Counters,
+                status.LagSampledAt is null ? "The Ingestor has not sampled its consumer lag yet." : null);
+    }
+
+    private static CdcHealth Cdc((IngestorStatus? Status, string? Error) ingestor) => ingestor.Status?.Cdc is { } cdc
+        ? new CdcHealth(cdc.Enabled, cdc.Tables, cdc.Slot, cdc.AppliedLsn, cdc.ReplicationLagBytes, cdc.ApplyLagSeconds, cdc.DeadLettered, null)
+        : new CdcHealth(false, [], null, null, null, null, 0, ingestor.Error ?? "The Ingestor's status has no CDC part.");
 
     private static ConsumerLagStatus Unavailable(string error) => new(null, null, [], null, error);
 
@@ -201,7 +231,11 @@ public sealed class PipelineHealthQuery(TenantSources sources, MetricsQueryRunne
     public sealed record MutationRow(string Table, string MutationId, long Created, long PartsToDo);
 
     /// <summary>The Ingestor's <c>GET /v1/status</c> (src/Ingestor/Apis/StatusApi.cs), as far as it is read here.</summary>
-    public sealed record IngestorStatus(DateTimeOffset? LagSampledAt, long? TotalLag, List<PartitionLagStatus> Partitions, IngestorCountersStatus? Counters);
+    public sealed record IngestorStatus(DateTimeOffset? LagSampledAt, long? TotalLag, List<PartitionLagStatus> Partitions, IngestorCountersStatus? Counters, IngestorCdcStatus? Cdc);
+
+    /// <summary>The status's <c>cdc</c> part (src/Ingestor/Apis/StatusApi.cs <c>CdcStatus</c>).</summary>
+    public sealed record IngestorCdcStatus(bool Enabled, List<CdcTableHealth> Tables, CdcSlotHealth? Slot, string? AppliedLsn, long? ReplicationLagBytes,
+        double ApplyLagSeconds, long DeadLettered);
 }
 
 /// <summary>ClickHouse sends 64-bit integers as JSON strings.</summary>

@@ -1,8 +1,10 @@
 using Ingestor;
 using Ingestor.Apis;
 using Ingestor.Cdc;
+using Ingestor.Cdc.Apply;
 using Ingestor.Consumption;
 using Ingestor.Schema;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 
 namespace Microsoft.Extensions.Hosting;
 
@@ -28,6 +30,14 @@ internal static class Extensions
             .ValidateDataAnnotations()
             .ValidateOnStart();
         builder.Services.AddSingleton<CdcState>();
+        builder.Services.AddOptions<CdcApplyOptions>()
+            .BindConfiguration(CdcApplyOptions.Section)
+            .ValidateDataAnnotations()
+            .ValidateOnStart();
+        builder.Services.TryAddSingleton(TimeProvider.System);
+        builder.Services.AddSingleton<CdcClickHouse>();
+        builder.Services.AddSingleton<CdcApplyMetrics>();
+        builder.Services.AddHostedService<CdcApplyService>();
 
         builder.Services.AddSingleton<IngestorMetrics>();
         builder.Services.AddHostedService<EventConsumer>();

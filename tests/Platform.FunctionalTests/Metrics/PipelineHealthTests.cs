@@ -120,6 +120,35 @@ public sealed class PipelineHealthTests(MetricsPlatform platform)
     }
 
     [Fact]
+    public async Task PlatformPartShowsTheCdcBridgeWithoutRowData()
+    {
+        var tenant = await platform.CreateTenantAsync();
+        using var api = platform.Api(tenant.ReadKey);
+        var cdc = (await GetHealthAsync(api))["platform"]!["cdc"]!.AsObject();
+
+        // The AppHost's default tables, as the Ingestor reports them: state and counts, never rows.
+        Assert.Null(cdc["error"]);
+        Assert.True(cdc["enabled"]!.GetValue<bool>());
+        var tables = cdc["tables"]!.AsArray().Select(t => t!.AsObject()).ToList();
+        Assert.Equal(["public.accounts", "public.subscriptions", "public.users"], tables.Select(t => t["table"]!.GetValue<string>()));
+        foreach (var table in tables)
+        {
+            var name = table["table"]!.GetValue<string>()["public.".Length..];
+            Assert.Equal("cdc_" + name, table["clickHouseTable"]!.GetValue<string>());
+            Assert.Equal($"cdc_{name}_current", table["view"]!.GetValue<string>());
+            Assert.Contains(table["status"]!.GetValue<string>(), new[] { "pending", "snapshotting", "streaming", "refused", "stopped" });
+            Assert.True(table["appliedChanges"]!.GetValue<long>() >= 0);
+            Assert.True(table["applyLagSeconds"]!.GetValue<double>() >= 0);
+            Assert.True(table.ContainsKey("appliedLsn") && table.ContainsKey("lastAppliedCommitTime") && table.ContainsKey("snapshotLsn") && table.ContainsKey("capturedChanges"));
+        }
+
+        Assert.True(cdc.ContainsKey("slot") && cdc.ContainsKey("replicationLagBytes"));
+        Assert.True(cdc["applyLagSeconds"]!.GetValue<double>() >= 0);
+        Assert.True(cdc["deadLettered"]!.GetValue<long>() >= 0);
+        Assert.DoesNotContain(tenant.Id, cdc.ToJsonString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task NeedsAReadCredential()
     {
         using var anonymous = platform.CreateHttpClient("api");
@@ -137,6 +166,7 @@ public sealed class PipelineHealthTests(MetricsPlatform platform)
         Assert.True(status["totalLag"]!.GetValue<long>() >= 0);
         Assert.NotEmpty(status["partitions"]!.AsArray());
         Assert.True(status["counters"]!["consumed"]!.GetValue<long>() >= status["counters"]!["duplicatesDropped"]!.GetValue<long>());
+        Assert.Equal(3, status["cdc"]!["tables"]!.AsArray().Count);
     }
 
     private static Task<JsonObject> GetHealthAsync(HttpClient api) => MetricsPlatform.GetJsonAsync(api, Path);
