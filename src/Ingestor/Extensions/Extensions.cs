@@ -28,6 +28,7 @@ internal static class Extensions
             .ValidateDataAnnotations()
             .ValidateOnStart();
         builder.Services.AddSingleton<CdcState>();
+        builder.AddCdcCapture();
 
         builder.Services.AddSingleton<IngestorMetrics>();
         builder.Services.AddHostedService<EventConsumer>();
