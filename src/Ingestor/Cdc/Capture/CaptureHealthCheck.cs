@@ -56,14 +56,17 @@ public sealed class CaptureHealthCheck(CdcState state, CaptureStatus status, IOp
                 "if the bridge is gone for good, drop the slot");
         }
 
+        // Which tables flow, so an operator (and a test) sees a table picked up or refused.
+        var flowing = string.Join(", ", state.Tables.Where(t => t.Status == CdcTableStatus.Streaming).Select(t => t.Table));
+        var snapshotting = string.Join(", ", state.Tables.Where(t => t.Status == CdcTableStatus.Snapshotting).Select(t => t.Table));
+        var tables = $"streaming: {(flowing.Length > 0 ? flowing : "none")}" + (snapshotting.Length > 0 ? $"; snapshotting: {snapshotting}" : "");
         if (reasons.Count > 0)
         {
-            return Task.FromResult(HealthCheckResult.Degraded("CDC capture: " + string.Join("; ", reasons)));
+            return Task.FromResult(HealthCheckResult.Degraded($"CDC capture: {string.Join("; ", reasons)}. {tables}."));
         }
 
-        var streaming = state.Tables.Count(t => t.Status is CdcTableStatus.Streaming or CdcTableStatus.Snapshotting);
         return Task.FromResult(HealthCheckResult.Healthy(status.StreamingSince is null
-            ? "CDC capture is starting."
-            : $"CDC capture streams {streaming} table(s); slot retains {slot?.RetainedBytes ?? 0} bytes, capture lag {slot?.CaptureLagBytes ?? 0} bytes."));
+            ? $"CDC capture is starting. {tables}."
+            : $"CDC capture {tables}; slot retains {slot?.RetainedBytes ?? 0} bytes, capture lag {slot?.CaptureLagBytes ?? 0} bytes."));
     }
 }
