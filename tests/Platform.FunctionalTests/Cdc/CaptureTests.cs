@@ -197,6 +197,34 @@ public sealed class CaptureTests(CaptureTests.CapturePlatform platform, ITestOut
         Assert.Null(Matches(records, expected, "n"));
     }
 
+    [Fact]
+    public async Task AnIdleSlotAdvancesPastWalThePublicationDoesNotCarry()
+    {
+        // WAL the slot decodes but publishes nothing from: a table outside the publication (cap_nopk is refused).
+        await platform.ExecuteAsync("INSERT INTO cap_nopk SELECT g, 'idle' FROM generate_series(1, 2000) g");
+        var target = Lsn(await platform.ScalarAsync<string>("SELECT pg_current_wal_lsn()::text"));
+
+        var confirmed = await Eventually.MatchesAsync(
+            async () => Lsn(await platform.ScalarAsync<string>("SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = 'platform_cdc'")),
+            lsn => lsn >= target, TimeSpan.FromSeconds(60));
+
+        Assert.True(confirmed >= target, $"confirmed_flush_lsn {confirmed} stayed behind {target}");
+    }
+
+    [Fact]
+    public async Task TheSlotIsReportedThroughGaugesAndAHealthCheckThatNamesTheRetainedWal()
+    {
+        await platform.ExecuteAsync("INSERT INTO cap_items VALUES (500, 'metered', 1, now(), NULL, NULL)");
+
+        // Cdc:SlotSizeWarningBytes is 1 on this platform: any retained WAL is past the warning.
+        var health = await platform.WaitForCaptureAsync(d => d.Contains("slot platform_cdc retains", StringComparison.Ordinal));
+        Assert.Matches(@"slot platform_cdc retains [0-9]+ bytes of WAL \(warning at 1\)", health);
+        string[] instruments = ["cdc.slot.retained_bytes", "cdc.capture.lag_bytes", "cdc.changes.captured", "public.cap_items"];
+        var missing = await Eventually.MatchesAsync(
+            () => Task.FromResult(instruments.Where(i => !platform.Otlp.Received("metrics", i)).ToList()), m => m.Count == 0, TimeSpan.FromSeconds(30));
+        Assert.Empty(missing);
+    }
+
     private static List<(int Id, int N)> Missing(List<ChangeRecord> records, List<(int Id, int N)> committed)
     {
         var seen = records.Where(r => r.After is not null).Select(r => ((string)r.After!["id"]!, (string)r.After!["n"]!)).ToHashSet();
@@ -277,12 +305,19 @@ public sealed class CaptureTests(CaptureTests.CapturePlatform platform, ITestOut
 
         public CaptureTopicReader Topics => new(App);
 
+        /// <summary>Receives the Ingestor's OpenTelemetry exports.</summary>
+        internal OtlpReceiver Otlp { get; } = new();
+
         protected override bool WithDemoData => false;
 
         protected override IReadOnlyDictionary<string, string?> Configuration => new Dictionary<string, string?>
         {
             ["Cdc:Tables"] = "cap_items,cap_orders,cap_lines,cap_nopk,cap_late,cap_snapshot,cap_kill",
             ["Resources:ingestor:Environment:Cdc__RecheckInterval"] = "00:00:01",
+            ["Resources:ingestor:Environment:Cdc__SlotSizeWarningBytes"] = "1",
+            ["Resources:ingestor:Environment:OTEL_EXPORTER_OTLP_ENDPOINT"] = Otlp.Url,
+            ["Resources:ingestor:Environment:OTEL_EXPORTER_OTLP_PROTOCOL"] = "http/protobuf",
+            ["Resources:ingestor:Environment:OTEL_METRIC_EXPORT_INTERVAL"] = "500",
         };
 
         public new async Task InitializeAsync()
@@ -302,6 +337,12 @@ public sealed class CaptureTests(CaptureTests.CapturePlatform platform, ITestOut
             {
                 throw new InvalidOperationException($"The capture did not pick up the test tables: {health}");
             }
+        }
+
+        public new async Task DisposeAsync()
+        {
+            await base.DisposeAsync();
+            Otlp.Dispose();
         }
 
         public async Task<NpgsqlConnection> OpenAsync()
