@@ -225,6 +225,28 @@ public sealed class CaptureTests(CaptureTests.CapturePlatform platform, ITestOut
         Assert.Empty(missing);
     }
 
+    [Fact]
+    public async Task ADroppedSlotIsCreatedAgainAndEveryTableSnapshottedAgain()
+    {
+        await platform.ExecuteAsync("INSERT INTO cap_orders VALUES (70, 'before the drop')");
+        var first = (await platform.Topics.ReadAsync("cdc.public.cap_orders", r => r.Any(x => x.Key == "{\"id\":\"70\"}"))).Single(r => r.Key == "{\"id\":\"70\"}");
+
+        await platform.App.StopResourceAsync("ingestor");
+        await Eventually.MatchesAsync(() => platform.ScalarAsync<bool>("SELECT NOT active FROM pg_replication_slots WHERE slot_name = 'platform_cdc'"), inactive => inactive);
+        await platform.ExecuteAsync("SELECT pg_drop_replication_slot('platform_cdc')");
+        // Changed while no slot existed: only a new snapshot can bring this to the topic.
+        await platform.ExecuteAsync("UPDATE cap_orders SET status = 'while no slot' WHERE id = 70");
+        await platform.App.StartResourceAsync("ingestor");
+
+        var records = await platform.Topics.ReadAsync("cdc.public.cap_orders",
+            r => r.Any(x => x.Key == "{\"id\":\"70\"}" && x.Op == "r" && x.Version > first.Version), TimeSpan.FromSeconds(90));
+        var again = records.Where(r => r.Key == "{\"id\":\"70\"}" && r.Op == "r" && r.Version > first.Version).ToList();
+        Assert.NotEmpty(again);
+        Assert.Equal("while no slot", again[^1].Value("status"));
+        Assert.Equal(again[^1], CaptureTopicReader.Latest(records)["{\"id\":\"70\"}"]);
+        Assert.Equal(1L, await platform.ScalarAsync<long>("SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'platform_cdc' AND plugin = 'pgoutput'"));
+    }
+
     private static List<(int Id, int N)> Missing(List<ChangeRecord> records, List<(int Id, int N)> committed)
     {
         var seen = records.Where(r => r.After is not null).Select(r => ((string)r.After!["id"]!, (string)r.After!["n"]!)).ToHashSet();
