@@ -136,7 +136,7 @@ public sealed class CdcCaptureService(
         status.StreamingSince ??= DateTimeOffset.UtcNow;
         status.LastError = null;
         logger.LogInformation("Streaming {Tables} from slot {Slot} (publication {Publication}){Refused}",
-            string.Join(", ", accepted), settings.Slot, settings.Publication,
+            accepted.Count > 0 ? string.Join(", ", accepted) : "no table yet", settings.Slot, settings.Publication,
             refused.Count > 0 ? $"; re-checking {string.Join(", ", refused)} every {settings.RecheckInterval}" : "");
 
         using var session = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
@@ -314,7 +314,20 @@ public sealed class CdcCaptureService(
         }
         catch (Exception ex) when (!cancellationToken.IsCancellationRequested && ex is Confluent.Kafka.KafkaException or OperationCanceledException)
         {
-            logger.LogDebug("CreateTopics not answered ({Error}); relying on the broker creating {Topics} on first use", ex.Message, string.Join(", ", list));
+            // An auto-creating broker (the mock cluster) creates a topic that a metadata request names.
+            logger.LogDebug("CreateTopics not answered ({Error}); asking for {Topics} by name so an auto-creating broker creates them", ex.Message, string.Join(", ", list));
+            using var admin = new Confluent.Kafka.AdminClientBuilder(KafkaConfig.Admin(bootstrap)).SetLogHandler((_, _) => { }).Build();
+            foreach (var topic in list)
+            {
+                try
+                {
+                    admin.GetMetadata(topic, TimeSpan.FromSeconds(5));
+                }
+                catch (Confluent.Kafka.KafkaException metadataError)
+                {
+                    logger.LogDebug("No metadata for {Topic}: {Error}", topic, metadataError.Error.Reason);
+                }
+            }
         }
     }
 

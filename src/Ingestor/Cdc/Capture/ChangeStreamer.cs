@@ -90,6 +90,17 @@ public sealed class ChangeStreamer(
                         Produce(transaction, relation, ChangeEnvelope.Delete, old, null, message.WalStart);
                         break;
 
+                    case TruncateMessage truncate:
+                        foreach (var truncated in truncate.Relations.Select(Captured).OfType<Relation>())
+                        {
+                            // Not replicated (ClickHouse cannot tell which keys went), but never silently: the operator re-snapshots.
+                            logger.LogError(
+                                "TRUNCATE of {Table} is not replicated: its ClickHouse table keeps the old rows. Truncate {ClickHouseTable} and delete the table's row in cdc_snapshots, then restart the Ingestor to snapshot it again",
+                                truncated.Table, truncated.Table.ClickHouseTable);
+                        }
+
+                        break;
+
                     case CommitMessage commit when transaction is not null:
                         await CommitAsync(connection, transaction, commit.TransactionEndLsn, cancellationToken);
                         transaction = null;
