@@ -247,6 +247,36 @@ public sealed class CaptureTests(CaptureTests.CapturePlatform platform, ITestOut
         Assert.Equal(1L, await platform.ScalarAsync<long>("SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'platform_cdc' AND plugin = 'pgoutput'"));
     }
 
+    [Fact]
+    public async Task AddedAndRetypedColumnsAppearInTheNextEnvelopesColumns()
+    {
+        await platform.ExecuteAsync("INSERT INTO cap_schema VALUES (1, 'one')");
+        await platform.ExecuteAsync("ALTER TABLE cap_schema ADD COLUMN score int; INSERT INTO cap_schema VALUES (2, 'two', 7)");
+        await platform.ExecuteAsync("ALTER TABLE cap_schema ALTER COLUMN label TYPE varchar(10); UPDATE cap_schema SET label = 'uno' WHERE id = 1");
+
+        var records = await platform.Topics.ReadAsync("cdc.public.cap_schema", r => r.Count(x => x.Op != "r") >= 3);
+        var streamed = records.Where(r => r.Op != "r").OrderBy(r => r.Version).ToList();
+
+        string Columns(ChangeRecord r) => string.Join(", ", r.Envelope["columns"]!.AsArray().Select(c => $"{c!["name"]} {c["type"]}({c["typeModifier"]})"));
+        Assert.Equal("id int4(-1), label text(-1)", Columns(streamed[0]));
+        Assert.Equal("id int4(-1), label text(-1), score int4(-1)", Columns(streamed[1]));
+        Assert.Equal("7", streamed[1].Value("score"));
+        Assert.Equal("id int4(-1), label varchar(14), score int4(-1)", Columns(streamed[2]));
+        Assert.Equal("uno", streamed[2].Value("label"));
+        Assert.Null(streamed[2].Value("score"));
+    }
+
+    [Fact]
+    public async Task ATruncateIsNotReplicatedButLoggedAsAnErrorThatSaysHowToResync()
+    {
+        await platform.ExecuteAsync("INSERT INTO cap_trunc VALUES (1), (2)");
+        await platform.ExecuteAsync("TRUNCATE cap_trunc");
+
+        var log = await Eventually.MatchesAsync(() => Task.FromResult(platform.IngestorLog()),
+            l => l.Contains("TRUNCATE of public.cap_trunc is not replicated", StringComparison.Ordinal));
+        Assert.Contains("TRUNCATE of public.cap_trunc is not replicated: its ClickHouse table keeps the old rows. Truncate cdc_cap_trunc", log);
+    }
+
     private static List<(int Id, int N)> Missing(List<ChangeRecord> records, List<(int Id, int N)> committed)
     {
         var seen = records.Where(r => r.After is not null).Select(r => ((string)r.After!["id"]!, (string)r.After!["n"]!)).ToHashSet();
@@ -323,7 +353,7 @@ public sealed class CaptureTests(CaptureTests.CapturePlatform platform, ITestOut
     /// <summary>A platform whose Ingestor captures this class's tables, re-checking missing or refused ones every second.</summary>
     public sealed class CapturePlatform : PlatformFixture, IAsyncLifetime
     {
-        private static readonly string[] Streamed = ["public.cap_items", "public.cap_orders", "public.cap_lines", "public.cap_kill"];
+        private static readonly string[] Streamed = ["public.cap_items", "public.cap_orders", "public.cap_lines", "public.cap_kill", "public.cap_schema", "public.cap_trunc"];
 
         public CaptureTopicReader Topics => new(App);
 
@@ -334,7 +364,7 @@ public sealed class CaptureTests(CaptureTests.CapturePlatform platform, ITestOut
 
         protected override IReadOnlyDictionary<string, string?> Configuration => new Dictionary<string, string?>
         {
-            ["Cdc:Tables"] = "cap_items,cap_orders,cap_lines,cap_nopk,cap_late,cap_snapshot,cap_kill",
+            ["Cdc:Tables"] = "cap_items,cap_orders,cap_lines,cap_nopk,cap_late,cap_snapshot,cap_kill,cap_schema,cap_trunc",
             ["Resources:ingestor:Environment:Cdc__RecheckInterval"] = "00:00:01",
             ["Resources:ingestor:Environment:Cdc__SlotSizeWarningBytes"] = "1",
             ["Resources:ingestor:Environment:OTEL_EXPORTER_OTLP_ENDPOINT"] = Otlp.Url,
@@ -353,6 +383,8 @@ public sealed class CaptureTests(CaptureTests.CapturePlatform platform, ITestOut
                 CREATE TABLE cap_late (id int NOT NULL, v text);
                 INSERT INTO cap_late VALUES (1, 'before the key');
                 CREATE TABLE cap_kill (id int PRIMARY KEY, n int NOT NULL);
+                CREATE TABLE cap_schema (id int PRIMARY KEY, label text);
+                CREATE TABLE cap_trunc (id int PRIMARY KEY);
                 """);
             var health = await WaitForCaptureAsync(d => Streamed.All(StreamingList(d).Contains), TimeSpan.FromSeconds(120));
             if (!Streamed.All(StreamingList(health).Contains))
