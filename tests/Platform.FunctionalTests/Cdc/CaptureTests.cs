@@ -277,6 +277,35 @@ public sealed class CaptureTests(CaptureTests.CapturePlatform platform, ITestOut
         Assert.Contains("TRUNCATE of public.cap_trunc is not replicated: its ClickHouse table keeps the old rows. Truncate cdc_cap_trunc", log);
     }
 
+    [Fact]
+    public async Task UnderASteadyWriteLoadChangesReachKafkaWithinSeconds()
+    {
+        // 20 transactions a second for 10 seconds, each updating a row of cap_load: how long from commit to Kafka.
+        await using (var connection = await platform.OpenAsync())
+        {
+            var started = DateTime.UtcNow;
+            for (var i = 0; i < 200; i++)
+            {
+                await platform.ExecuteAsync(connection, $"INSERT INTO cap_load VALUES ({i % 20}, {i}) ON CONFLICT (id) DO UPDATE SET n = EXCLUDED.n");
+                var due = started.AddMilliseconds(50 * (i + 1)) - DateTime.UtcNow;
+                if (due > TimeSpan.Zero)
+                {
+                    await Task.Delay(due);
+                }
+            }
+        }
+
+        var records = await platform.Topics.ReadAsync("cdc.public.cap_load", r => r.Count(x => x.Op != "r") >= 200);
+        var latencies = records.Where(r => r.Op != "r")
+            .Select(r => (r.ProducedAt - DateTimeOffset.Parse((string)r.Source["commitTime"]!, System.Globalization.CultureInfo.InvariantCulture).UtcDateTime).TotalMilliseconds)
+            .Order().ToList();
+        double Percentile(double p) => latencies[(int)Math.Ceiling(p * latencies.Count) - 1];
+        output.WriteLine($"commit -> Kafka over {latencies.Count} changes at 20 tx/s: p50 {Percentile(0.5):F0} ms, p95 {Percentile(0.95):F0} ms, max {latencies[^1]:F0} ms");
+
+        Assert.True(latencies.Count >= 200, $"{latencies.Count} changes captured");
+        Assert.True(Percentile(0.95) < 5_000, $"p95 commit -> Kafka {Percentile(0.95):F0} ms");
+    }
+
     private static List<(int Id, int N)> Missing(List<ChangeRecord> records, List<(int Id, int N)> committed)
     {
         var seen = records.Where(r => r.After is not null).Select(r => ((string)r.After!["id"]!, (string)r.After!["n"]!)).ToHashSet();
@@ -353,7 +382,7 @@ public sealed class CaptureTests(CaptureTests.CapturePlatform platform, ITestOut
     /// <summary>A platform whose Ingestor captures this class's tables, re-checking missing or refused ones every second.</summary>
     public sealed class CapturePlatform : PlatformFixture, IAsyncLifetime
     {
-        private static readonly string[] Streamed = ["public.cap_items", "public.cap_orders", "public.cap_lines", "public.cap_kill", "public.cap_schema", "public.cap_trunc"];
+        private static readonly string[] Streamed = ["public.cap_items", "public.cap_orders", "public.cap_lines", "public.cap_kill", "public.cap_schema", "public.cap_trunc", "public.cap_load"];
 
         public CaptureTopicReader Topics => new(App);
 
@@ -364,7 +393,7 @@ public sealed class CaptureTests(CaptureTests.CapturePlatform platform, ITestOut
 
         protected override IReadOnlyDictionary<string, string?> Configuration => new Dictionary<string, string?>
         {
-            ["Cdc:Tables"] = "cap_items,cap_orders,cap_lines,cap_nopk,cap_late,cap_snapshot,cap_kill,cap_schema,cap_trunc",
+            ["Cdc:Tables"] = "cap_items,cap_orders,cap_lines,cap_nopk,cap_late,cap_snapshot,cap_kill,cap_schema,cap_trunc,cap_load",
             ["Resources:ingestor:Environment:Cdc__RecheckInterval"] = "00:00:01",
             ["Resources:ingestor:Environment:Cdc__SlotSizeWarningBytes"] = "1",
             ["Resources:ingestor:Environment:OTEL_EXPORTER_OTLP_ENDPOINT"] = Otlp.Url,
@@ -385,6 +414,7 @@ public sealed class CaptureTests(CaptureTests.CapturePlatform platform, ITestOut
                 CREATE TABLE cap_kill (id int PRIMARY KEY, n int NOT NULL);
                 CREATE TABLE cap_schema (id int PRIMARY KEY, label text);
                 CREATE TABLE cap_trunc (id int PRIMARY KEY);
+                CREATE TABLE cap_load (id int PRIMARY KEY, n int NOT NULL);
                 """);
             var health = await WaitForCaptureAsync(d => Streamed.All(StreamingList(d).Contains), TimeSpan.FromSeconds(120));
             if (!Streamed.All(StreamingList(health).Contains))

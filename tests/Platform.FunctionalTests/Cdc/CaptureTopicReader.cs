@@ -8,7 +8,7 @@ using Platform.Kafka;
 namespace Platform.FunctionalTests.Cdc;
 
 /// <summary>One change record as a test reads it off a table's topic: the raw key and the envelope as JSON.</summary>
-public sealed record ChangeRecord(int Partition, long Offset, string Key, JsonObject Envelope)
+public sealed record ChangeRecord(int Partition, long Offset, string Key, JsonObject Envelope, DateTime ProducedAt)
 {
     public string Op => (string)Envelope["op"]!;
 
@@ -82,7 +82,7 @@ public sealed class CaptureTopicReader(DistributedApplication app)
 
             atEnd.Remove(result.Partition.Value);
             records.Add(new ChangeRecord(result.Partition.Value, result.Offset.Value, Encoding.UTF8.GetString(result.Message.Key),
-                JsonNode.Parse(result.Message.Value)!.AsObject()));
+                JsonNode.Parse(result.Message.Value)!.AsObject(), result.Message.Timestamp.UtcDateTime));
         }
 
         consumer.Close();
