@@ -35,4 +35,8 @@ public sealed class CdcOptions
     /// <summary>Slot size (WAL the slot holds back) past which the bridge reports itself degraded.</summary>
     [Range(1L, long.MaxValue)]
     public long SlotSizeWarningBytes { get; set; } = 1L << 30;
+
+    /// <summary>How often the capture side checks refused or missing tables again, so a table created (or given a key) later is picked up.</summary>
+    [Range(typeof(TimeSpan), "00:00:00.500", "01:00:00")]
+    public TimeSpan RecheckInterval { get; set; } = TimeSpan.FromSeconds(30);
 }

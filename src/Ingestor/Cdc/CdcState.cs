@@ -77,6 +77,22 @@ public sealed class CdcTableState(CdcTable table)
             Error = error;
         }
     }
+
+    /// <summary>
+    /// Capture re-checks refused tables (a table created or given a primary key later): one that now
+    /// qualifies goes back to Pending. A Stopped table stays stopped.
+    /// </summary>
+    public void Reconsider()
+    {
+        lock (_lock)
+        {
+            if (Status == CdcTableStatus.Refused)
+            {
+                Status = CdcTableStatus.Pending;
+                Error = null;
+            }
+        }
+    }
 }
 
 /// <param name="WalLsn">pg_current_wal_lsn() when sampled.</param>

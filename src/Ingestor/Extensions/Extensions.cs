@@ -30,6 +30,7 @@ internal static class Extensions
             .ValidateDataAnnotations()
             .ValidateOnStart();
         builder.Services.AddSingleton<CdcState>();
+        builder.AddCdcCapture();
         builder.Services.AddOptions<CdcApplyOptions>()
             .BindConfiguration(CdcApplyOptions.Section)
             .ValidateDataAnnotations()

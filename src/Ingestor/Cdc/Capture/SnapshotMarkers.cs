@@ -1,0 +1,47 @@
+using System.Globalization;
+using System.Text.Json.Serialization;
+using Platform.ClickHouse;
+
+namespace Ingestor.Cdc.Capture;
+
+/// <summary>
+/// Which tables have a completed initial snapshot for the current life of the durable slot, kept in
+/// ClickHouse's <c>cdc_snapshots</c> (migration 0003). The slot's epoch (the row with table_name '') is
+/// written before the bridge creates the slot, so a crash between creating it and finishing the snapshots
+/// still makes every table snapshot again, and markers of an earlier slot of the same name never count.
+/// </summary>
+public sealed class SnapshotMarkers(ClickHouseClient clickHouse)
+{
+    private const string Table = "cdc_snapshots";
+    private const string Epoch = "";
+
+    /// <summary>Per table (qualified name), the version of its completed snapshot newer than the slot's epoch.</summary>
+    public async Task<Dictionary<string, ulong>> CompletedAsync(string tenantId, string slot, CancellationToken cancellationToken)
+    {
+        var rows = await clickHouse.QueryAsync(
+            $"SELECT table_name, toString(max(snapshot_lsn)) AS lsn FROM {Table} " +
+            $"WHERE tenant_id = {ClickHouseSql.Literal(tenantId)} AND slot_name = {ClickHouseSql.Literal(slot)} GROUP BY table_name",
+            SnapshotMarkerJsonContext.Default.MarkerRow, cancellationToken: cancellationToken);
+        var latest = rows.ToDictionary(r => r.Table, r => ulong.Parse(r.Lsn, CultureInfo.InvariantCulture), StringComparer.Ordinal);
+        var epoch = latest.GetValueOrDefault(Epoch);
+        return latest.Where(r => r.Key != Epoch && r.Value > epoch).ToDictionary(r => r.Key, r => r.Value, StringComparer.Ordinal);
+    }
+
+    public Task MarkEpochAsync(string tenantId, string slot, ulong walLsn, CancellationToken cancellationToken) =>
+        InsertAsync(tenantId, slot, Epoch, walLsn, 0, cancellationToken);
+
+    public Task MarkCompletedAsync(string tenantId, string slot, CdcTable table, ulong version, long rows, CancellationToken cancellationToken) =>
+        InsertAsync(tenantId, slot, table.QualifiedName, version, rows, cancellationToken);
+
+    private Task InsertAsync(string tenantId, string slot, string table, ulong lsn, long rows, CancellationToken cancellationToken) =>
+        clickHouse.ExecuteAsync(
+            $"INSERT INTO {Table} (tenant_id, slot_name, table_name, snapshot_lsn, rows) VALUES " +
+            $"({ClickHouseSql.Literal(tenantId)}, {ClickHouseSql.Literal(slot)}, {ClickHouseSql.Literal(table)}, " +
+            $"{lsn.ToString(CultureInfo.InvariantCulture)}, {ClickHouseSql.Literal(rows)})",
+            cancellationToken: cancellationToken);
+}
+
+public sealed record MarkerRow([property: JsonPropertyName("table_name")] string Table, [property: JsonPropertyName("lsn")] string Lsn);
+
+[JsonSerializable(typeof(MarkerRow))]
+internal sealed partial class SnapshotMarkerJsonContext : JsonSerializerContext;
