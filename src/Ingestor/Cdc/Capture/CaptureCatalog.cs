@@ -23,8 +23,7 @@ public sealed class CaptureCatalog(NpgsqlDataSource dataSource)
     {
         if (!CdcTable.TryParse(text, out var table))
         {
-            var named = text.Trim().Split('.') is [var schema, var name] ? new CdcTable(schema, name) : new CdcTable("public", text.Trim());
-            return new TableCheck(named, $"'{text.Trim()}' is not a plain lower-case table name ([a-z_][a-z0-9_]*, optionally schema.table): the bridge derives topic and ClickHouse names from it; rename the table or quote-free it", []);
+            return new TableCheck(NameOf(text), $"'{text.Trim()}' is not a plain lower-case table name ([a-z_][a-z0-9_]*, optionally schema.table): the bridge derives topic and ClickHouse names from it; rename the table", []);
         }
 
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
@@ -194,6 +193,12 @@ public sealed class CaptureCatalog(NpgsqlDataSource dataSource)
         ulong Lsn(int i) => reader.IsDBNull(i) ? 0UL : (ulong)reader.GetFieldValue<NpgsqlLogSequenceNumber>(i);
         return new SlotSample(DateTimeOffset.UtcNow, Lsn(0), Lsn(1), Lsn(2), reader.GetBoolean(3));
     }
+
+    /// <summary>The configured entry as a table, also when it is not a valid name (so its refusal can be shown under it).</summary>
+    public static CdcTable NameOf(string text) =>
+        CdcTable.TryParse(text, out var table) ? table
+        : text.Trim().Split('.') is [var schema, var name] ? new CdcTable(schema, name)
+        : new CdcTable("public", text.Trim());
 
     public static string Quote(CdcTable table) => $"{Quote(table.Schema)}.{Quote(table.Name)}";
 

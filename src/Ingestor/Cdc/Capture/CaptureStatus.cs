@@ -16,8 +16,6 @@ public sealed class CaptureStatus
     /// <summary>Set once the tables are checked and the slot exists: from then on the slot should be active and advancing.</summary>
     public DateTimeOffset? StreamingSince { get; set; }
 
-    public long Transactions;
-
     public string? LastError
     {
         get { lock (_lock) { return _lastError; } }

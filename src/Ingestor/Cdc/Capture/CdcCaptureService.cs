@@ -46,7 +46,7 @@ public sealed class CdcCaptureService(
         status.TenantId = settings.TenantId!;
         foreach (var text in settings.Tables)
         {
-            state.Table(Name(text));
+            state.Table(CaptureCatalog.NameOf(text));
         }
 
         try
@@ -330,9 +330,4 @@ public sealed class CdcCaptureService(
             }
         }
     }
-
-    private static CdcTable Name(string text) =>
-        CdcTable.TryParse(text, out var table) ? table
-        : text.Trim().Split('.') is [var schema, var name] ? new CdcTable(schema, name)
-        : new CdcTable("public", text.Trim());
 }

@@ -127,7 +127,6 @@ public sealed class ChangeStreamer(
         }
 
         await ConfirmAsync(connection, (ulong)end, cancellationToken);
-        status.Transactions++;
     }
 
     /// <summary>
