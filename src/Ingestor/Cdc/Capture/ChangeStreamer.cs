@@ -1,3 +1,4 @@
+using System.Threading.Channels;
 using Confluent.Kafka;
 using Npgsql.Replication;
 using Npgsql.Replication.PgOutput;
@@ -9,7 +10,9 @@ namespace Ingestor.Cdc.Capture;
 /// <summary>
 /// One streaming session on the durable slot: pgoutput messages become change envelopes on the tables'
 /// topics, and the slot's confirmed position moves to a transaction's end only after every record of that
-/// transaction was acknowledged by Kafka. Any failure ends the session without confirming; the next one
+/// transaction (and of every earlier one) was acknowledged by Kafka. Reading goes on while earlier
+/// transactions wait for their acknowledgements, in commit order, so a busy table is not held to one
+/// transaction per Kafka round trip. Any failure ends the session without confirming; the next one
 /// resumes from the slot's confirmed position, and the replayed records carry the same versions.
 /// </summary>
 public sealed class ChangeStreamer(
@@ -22,10 +25,14 @@ public sealed class ChangeStreamer(
 {
     private static readonly TimeSpan IdleConfirmInterval = TimeSpan.FromSeconds(1);
 
+    /// <summary>Committed transactions read ahead of their acknowledgements; past it, reading waits.</summary>
+    private const int MaxPendingCommits = 10_000;
+
     private readonly Dictionary<uint, Relation> _relations = [];
     private readonly Lock _confirmLock = new();
     private ulong _confirmed;
     private int _inTransaction;
+    private int _pendingCommits;
 
     /// <summary>Streams until cancelled or until something fails (the exception ends the session).</summary>
     public async Task RunAsync(string replicationConnectionString, CdcOptions options, IReadOnlySet<CdcTable> tables, CancellationToken cancellationToken)
@@ -35,12 +42,16 @@ public sealed class ChangeStreamer(
         var slot = new PgOutputReplicationSlot(options.Slot);
         var pluginOptions = new PgOutputReplicationOptions(options.Publication, PgOutputProtocolVersion.V1);
 
+        using var session = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var commits = Channel.CreateBounded<PendingCommit>(new BoundedChannelOptions(MaxPendingCommits) { SingleReader = true, SingleWriter = true });
+        var confirmer = Task.Run(() => ConfirmInOrderAsync(connection, commits.Reader, session), CancellationToken.None);
         using var stopIdle = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var idle = Task.Run(() => ConfirmWhileIdleAsync(connection, stopIdle.Token), CancellationToken.None);
+        var ended = false;
         try
         {
             Transaction? transaction = null;
-            await foreach (var message in connection.StartReplication(slot, pluginOptions, cancellationToken))
+            await foreach (var message in connection.StartReplication(slot, pluginOptions, session.Token))
             {
                 switch (message)
                 {
@@ -102,22 +113,60 @@ public sealed class ChangeStreamer(
                         break;
 
                     case CommitMessage commit when transaction is not null:
-                        await CommitAsync(connection, transaction, commit.TransactionEndLsn, cancellationToken);
+                        Interlocked.Increment(ref _pendingCommits);
+                        await commits.Writer.WriteAsync(new PendingCommit(transaction, (ulong)commit.TransactionEndLsn), session.Token);
                         transaction = null;
                         Volatile.Write(ref _inTransaction, 0);
                         break;
                 }
             }
+
+            ended = true;
+        }
+        catch (OperationCanceledException) when (session.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+        {
+            // The confirmer failed (a delivery was refused) and ended the session: its error is thrown below.
+            ended = true;
         }
         finally
         {
+            commits.Writer.TryComplete();
             await stopIdle.CancelAsync();
             await idle;
+            if (!ended)
+            {
+                // The stream failed or was stopped: that is the error to report; the confirmer only has to stop.
+                await session.CancelAsync();
+                await confirmer.ContinueWith(_ => { }, CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default);
+            }
+        }
+
+        await confirmer;
+    }
+
+    /// <summary>
+    /// Confirms committed transactions in commit order, each once all its records are acknowledged. A failed
+    /// delivery ends the session (nothing after the last confirmed transaction is confirmed).
+    /// </summary>
+    private async Task ConfirmInOrderAsync(LogicalReplicationConnection connection, ChannelReader<PendingCommit> commits, CancellationTokenSource session)
+    {
+        try
+        {
+            await foreach (var pending in commits.ReadAllAsync(CancellationToken.None))
+            {
+                await CommitAsync(connection, pending.Transaction, pending.End, session.Token);
+                Interlocked.Decrement(ref _pendingCommits);
+            }
+        }
+        catch
+        {
+            await session.CancelAsync();
+            throw;
         }
     }
 
     /// <summary>Waits for every record of the transaction, then confirms its end: PostgreSQL will not send it again.</summary>
-    private async Task CommitAsync(LogicalReplicationConnection connection, Transaction transaction, NpgsqlLogSequenceNumber end, CancellationToken cancellationToken)
+    private async Task CommitAsync(LogicalReplicationConnection connection, Transaction transaction, ulong end, CancellationToken cancellationToken)
     {
         await Task.WhenAll(transaction.Deliveries); // a failed delivery throws: nothing is confirmed, the session ends
         foreach (var (table, changes) in transaction.Counts)
@@ -126,7 +175,7 @@ public sealed class ChangeStreamer(
             metrics.Count(table, changes);
         }
 
-        await ConfirmAsync(connection, (ulong)end, cancellationToken);
+        await ConfirmAsync(connection, end, cancellationToken);
     }
 
     /// <summary>
@@ -142,7 +191,7 @@ public sealed class ChangeStreamer(
         {
             while (await timer.WaitForNextTickAsync(cancellationToken))
             {
-                if (Volatile.Read(ref _inTransaction) == 0 && (ulong)connection.LastReceivedLsn is var received and > 0)
+                if (Volatile.Read(ref _inTransaction) == 0 && Volatile.Read(ref _pendingCommits) == 0 && (ulong)connection.LastReceivedLsn is var received and > 0)
                 {
                     await ConfirmAsync(connection, received, cancellationToken);
                 }
@@ -265,6 +314,8 @@ public sealed class ChangeStreamer(
         relation.Columns.Where(c => c.Key).ToDictionary(c => c.Name, c => values.GetValueOrDefault(c.Name), StringComparer.Ordinal);
 
     private sealed record Relation(CdcTable Table, IReadOnlyList<ChangeColumn> Columns, bool Captured);
+
+    private sealed record PendingCommit(Transaction Transaction, ulong End);
 
     private sealed class Transaction(uint xid, DateTime commitTime)
     {
