@@ -67,8 +67,10 @@ public sealed class CdcTableState(CdcTable table)
     {
         lock (_lock)
         {
-            // A stop or refusal is sticky until the process restarts: an operator has to look at it.
-            if (Status is CdcTableStatus.Stopped or CdcTableStatus.Refused && status is not (CdcTableStatus.Stopped or CdcTableStatus.Refused))
+            // A stop or refusal is sticky until the process restarts: an operator has to look at it. A stop (the apply
+            // side found changes it cannot take) outranks a refusal (the capture side's view of the source table).
+            if ((Status == CdcTableStatus.Stopped && status != CdcTableStatus.Stopped)
+                || (Status == CdcTableStatus.Refused && status is not (CdcTableStatus.Stopped or CdcTableStatus.Refused)))
             {
                 return;
             }
