@@ -31,9 +31,6 @@ public static class PlatformModel
             ingestor.WithEnvironment($"Cdc__Tables__{i}", () => table);
         }
 
-        // The mock broker never answers CreateTopics: it makes the change topics up front so the bridge need not wait for them.
-        kafka.MockTopics.AddRange([.. cdcTables.Select(t => $"cdc.{(t.Contains('.') ? t : "public." + t)}"), "cdc.dead-letter"]);
-
         var collector = builder.AddProject("collector", "Collector", preferredPort: 5080)
             .WithSecret("Collector__AdminToken", "admin-token")
             // The mock broker deletes the oldest batches past ~5 MiB a partition: refuse intake before the Ingestor falls that far behind.
