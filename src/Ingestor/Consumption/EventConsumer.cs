@@ -128,7 +128,7 @@ public sealed class EventConsumer(
     }
 
     private TimeSpan NextWait(IngestorOptions settings) =>
-        _outage is not null ? Clamp(_outage.UntilNextAttempt, PausedPoll)
+        _outage is not null ? _outage.UntilNextAttemptAtMost(PausedPoll)
         : _batch.IsEmpty ? IdlePoll
         : settings.BatchMaxDelay - _batch.Age;
 
@@ -329,29 +329,4 @@ public sealed class EventConsumer(
 
     private static bool IsTransient(Exception ex) =>
         ex is ClickHouseUnavailableException or ClickHouseServerException or HttpRequestException or KafkaException or OperationCanceledException;
-
-    private static TimeSpan Clamp(TimeSpan value, TimeSpan max) =>
-        value < TimeSpan.Zero ? TimeSpan.Zero : value > max ? max : value;
-
-    /// <summary>While the batch cannot be stored: since when, how often it was tried, and when to try again.</summary>
-    private sealed class Outage(TimeSpan firstDelay)
-    {
-        private readonly Stopwatch _since = Stopwatch.StartNew();
-        private TimeSpan _nextAttemptAt = firstDelay;
-
-        public TimeSpan Delay { get; private set; } = firstDelay;
-
-        public int Attempts { get; private set; } = 1;
-
-        public TimeSpan Duration => _since.Elapsed;
-
-        public TimeSpan UntilNextAttempt => _nextAttemptAt - _since.Elapsed;
-
-        public void Failed(TimeSpan maxDelay)
-        {
-            Attempts++;
-            Delay = TimeSpan.FromTicks(Math.Min(Delay.Ticks * 2, maxDelay.Ticks));
-            _nextAttemptAt = _since.Elapsed + Delay;
-        }
-    }
 }

@@ -166,7 +166,7 @@ public sealed class CdcApplyService(
         var age = applyOptions.Value.BatchMaxDelay;
         foreach (var table in _byTopic.Values.Where(t => !t.Stopped))
         {
-            var next = table.Outage is { } outage ? Clamp(outage.UntilNextAttempt, PausedPoll)
+            var next = table.Outage is { } outage ? outage.UntilNextAttemptAtMost(PausedPoll)
                 : table.Batch.Count == 0 ? IdlePoll
                 : age - table.Age;
             wait = next < wait ? next : wait;
@@ -568,8 +568,6 @@ public sealed class CdcApplyService(
         }
     }
 
-    private static TimeSpan Clamp(TimeSpan value, TimeSpan max) =>
-        value < TimeSpan.Zero ? TimeSpan.Zero : value > max ? max : value;
 
     /// <summary>One table's records read and not yet applied, its schema as last read, and whether it waits or stopped.</summary>
     private sealed class TableApply(CdcTable table, string topic)
@@ -661,27 +659,5 @@ public sealed class CdcApplyService(
             _next.Keys.Concat(_held.Keys).Distinct()
                 .Select(p => new TopicPartitionOffset(p, _held.TryGetValue(p, out var held) ? held : _next[p]))
                 .ToList();
-    }
-
-    /// <summary>While a table's batch cannot be applied: since when, how often it was tried, and when to try again.</summary>
-    private sealed class Outage(TimeSpan firstDelay)
-    {
-        private readonly Stopwatch _since = Stopwatch.StartNew();
-        private TimeSpan _nextAttemptAt = firstDelay;
-
-        public TimeSpan Delay { get; private set; } = firstDelay;
-
-        public int Attempts { get; private set; } = 1;
-
-        public TimeSpan Duration => _since.Elapsed;
-
-        public TimeSpan UntilNextAttempt => _nextAttemptAt - _since.Elapsed;
-
-        public void Failed(TimeSpan maxDelay)
-        {
-            Attempts++;
-            Delay = TimeSpan.FromTicks(Math.Min(Delay.Ticks * 2, maxDelay.Ticks));
-            _nextAttemptAt = _since.Elapsed + Delay;
-        }
     }
 }
