@@ -114,6 +114,22 @@ public class MaterializationTests(TransformerClickHouse clickHouse)
     }
 
     [Fact]
+    public async Task AnIndexGranularityIsTheTablesAndChangingItRebuildsTheModelWhole()
+    {
+        var client = await clickHouse.NewDatabaseAsync("granularity");
+        await RawEvents.InsertAsync(client, ("t1", "e1", "open", "u1", "2026-11-01 10:00:00"), ("t1", "e2", "open", "u1", "2026-11-20 10:00:00"));
+        using var folder = new ModelFolder().Add("daily.sql", Daily);
+        await folder.Runner(client, new FixedTimeProvider(Now)).RunAsync(new RunRequest());
+
+        folder.Add("daily.sql", Daily.Replace("lookback_days: 3", "lookback_days: 3\nindex_granularity: 1024", StringComparison.Ordinal));
+        var report = await folder.Runner(client, new FixedTimeProvider(Now)).RunAsync(new RunRequest());
+
+        Assert.Equal("table shape changed: full rebuild", report.Results[0].Note);
+        Assert.Contains("index_granularity = 1024", await ScalarAsync(client, "SELECT engine_full FROM system.tables WHERE database = currentDatabase() AND name = 'daily'"), StringComparison.Ordinal);
+        Assert.Equal("2", await ScalarAsync(client, "SELECT toString(sum(events)) FROM daily"));
+    }
+
+    [Fact]
     public async Task AnAppendModelAddsOnlyRowsNewerThanItsHighWaterMark()
     {
         var client = await clickHouse.NewDatabaseAsync("append");

@@ -140,6 +140,7 @@ public sealed class Materializer(ClickHouseClient client, TransformerOptions opt
         var ddl = $"CREATE TABLE {Table(build.Table)} ENGINE = {config.Engine}"
             + (partition is null ? "" : $" PARTITION BY {partition}")
             + $" ORDER BY {config.OrderBy ?? "tuple()"}"
+            + (config.IndexGranularity is { } granularity ? $" SETTINGS index_granularity = {ClickHouseSql.Literal(granularity)}" : "")
             + $" AS {Render(build.Model, window)}";
         await ExecuteAsync(ddl, cancellationToken);
         return await client.QueryLongAsync($"SELECT count() FROM {Table(build.Table)}", cancellationToken: cancellationToken);

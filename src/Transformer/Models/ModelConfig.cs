@@ -22,6 +22,12 @@ public sealed record ModelConfig
     /// <summary>The MergeTree family engine, e.g. <c>ReplacingMergeTree(version)</c>.</summary>
     public string Engine { get; init; } = "MergeTree";
 
+    /// <summary>
+    /// Rows per primary-key mark (ClickHouse's default 8192 when null). Smaller marks let a query that
+    /// selects a narrow key range within a partition (a few event names of a day) read fewer rows.
+    /// </summary>
+    public int? IndexGranularity { get; init; }
+
     /// <summary>Incremental: the Date column a row's day is read from (the model is partitioned by it).</summary>
     public string? TimeColumn { get; init; }
 

@@ -14,7 +14,7 @@ internal static class ModelHeader
 {
     private static readonly HashSet<string> Keys =
     [
-        "materialized", "partition_by", "order_by", "engine", "time_column", "lookback_days", "group",
+        "materialized", "partition_by", "order_by", "engine", "index_granularity", "time_column", "lookback_days", "group",
         "retention_days", "owner", "description", "block_dependents_on_test_failure", "tests",
     ];
 
@@ -156,6 +156,7 @@ internal static class ModelHeader
             PartitionBy = Text("partition_by"),
             OrderBy = Text("order_by"),
             Engine = Text("engine") ?? "MergeTree",
+            IndexGranularity = Number("index_granularity"),
             TimeColumn = Text("time_column"),
             LookbackDays = Number("lookback_days"),
             Group = Text("group") ?? "light",
@@ -179,6 +180,11 @@ internal static class ModelHeader
         if (config.Materialized == Materialization.View && (config.PartitionBy ?? config.OrderBy ?? config.TimeColumn) is not null)
         {
             throw new ModelLoadException($"{path}: a view has no partition_by, order_by or time_column.");
+        }
+
+        if (config.IndexGranularity is { } granularity && (config.Materialized == Materialization.View || granularity is < 128 or > 65536))
+        {
+            throw new ModelLoadException($"{path}: index_granularity is for tables, a number of rows from 128 to 65536.");
         }
 
         if (config.Materialized == Materialization.Incremental)
