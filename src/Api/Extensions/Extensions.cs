@@ -24,10 +24,12 @@ internal static class Extensions
         builder.AddQueryLimits();
         builder.Services.AddOpenApi();
 
-        // Bounded: one entry per tenant and watermark (late-day lists), each of size 1.
+        // Bounded: one entry per model whose table's existence was checked, each of size 1.
         builder.Services.AddMemoryCache(o => o.SizeLimit = 100_000);
         builder.Services.AddSingleton<TenantScopes>();
         builder.Services.AddSingleton<ModelWatermarks>();
+        builder.Services.AddSingleton<LateArrivals>();
+        builder.Services.AddHostedService<QueryMetadataRefresher>();
         builder.Services.AddSingleton<TenantSources>();
         builder.Services.AddSingleton<MetricsQueryRunner>();
         builder.Services.AddSingleton<TenantQueries>();

@@ -103,7 +103,7 @@ public sealed class ActiveUsersQuery(TenantSources sources, MetricsQueryRunner r
 
         if (settled < end)
         {
-            var events = await sources.EventsAsync(scope, TimeRange.LocalMidnight(settled, "UTC"), to, null, rawOnly: false, cancellationToken, properties: false);
+            var events = await sources.EventsAsync(scope, TimeRange.LocalMidnight(settled, "UTC"), to, null, rawOnly: false, cancellationToken, properties: false, dimensions: false);
             tables.AddRange(events.Tables);
             branches.Add($"SELECT toDate(event_time) AS state_day, uniqExactState(actor_id) AS day_users FROM {events.Sql} WHERE actor_id != '' GROUP BY state_day");
         }
@@ -126,7 +126,8 @@ public sealed class ActiveUsersQuery(TenantSources sources, MetricsQueryRunner r
         var events = await sources.EventsAsync(scope, TimeRange.LocalMidnight(firstDay.AddDays(-29), zone), TimeRange.LocalMidnight(lastDay.AddDays(1), zone),
             null, request.Source == QuerySource.Raw, cancellationToken,
             properties: request.Filters.Any(f => f.Dimension.ReadsProperties) || request.Breakdown?.ReadsProperties == true,
-            users: Dimension.AnyReadsUsers(request.Filters, request.Breakdown));
+            users: Dimension.AnyReadsUsers(request.Filters, request.Breakdown),
+            dimensions: request.Filters.Count > 0 || request.Breakdown is not null);
         tables.AddRange(events.Tables);
         var breakdown = request.Breakdown?.Expression ?? "''";
         var where = MetricsSql.And(request.Filters.Select(f => f.Sql).Prepend("actor_id != ''"));

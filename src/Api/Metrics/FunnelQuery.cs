@@ -38,7 +38,8 @@ public sealed class FunnelQuery(TenantSources sources, MetricsQueryRunner runner
         var names = request.Steps.Select(s => s.Event).Distinct(StringComparer.Ordinal).ToList();
         var properties = request.Steps.Any(s => s.Filters.Any(f => f.Dimension.ReadsProperties)) || request.Breakdown?.ReadsProperties == true;
         var users = Dimension.AnyReadsUsers(request.Steps.SelectMany(s => s.Filters), request.Breakdown);
-        var events = await sources.EventsAsync(scope, range.From, range.To + request.Window, names, request.Source == QuerySource.Raw, cancellationToken, properties, users);
+        var dimensions = request.Breakdown is not null || request.Steps.Any(s => s.Filters.Count > 0);
+        var events = await sources.EventsAsync(scope, range.From, range.To + request.Window, names, request.Source == QuerySource.Raw, cancellationToken, properties, users, dimensions);
         var rows = await runner.QueryAsync(Sql(request, events.Sql), FunnelJsonContext.Default.FunnelRow, cancellationToken);
 
         var overall = rows.FirstOrDefault(r => r.IsOverall == 1);

@@ -34,6 +34,9 @@ public sealed class RetentionQuery(TenantSources sources, MetricsQueryRunner run
 
     private const string FirstSeenModel = "actor_first_seen";
 
+    /// <summary>Each day's active actors as hashes: the returns to any event.</summary>
+    private const string ActorsModel = "rollup_active_users_daily";
+
     public async Task<RetentionResponse> RunAsync(TenantScope scope, RetentionRequest request, CancellationToken cancellationToken)
     {
         var range = request.Range;
@@ -41,8 +44,6 @@ public sealed class RetentionQuery(TenantSources sources, MetricsQueryRunner run
         var days = request.Grain == RetentionGrain.Week ? 7 : 1;
         var firstCohort = CohortOf(range.FirstDay, request.Grain);
         var lastCohort = CohortOf(range.LastDay, request.Grain);
-        var rawOnly = request.Source == QuerySource.Raw;
-
         // Returns are read from the first cohort's start to the end of the last cohort's last period, but never past now.
         var now = time.GetUtcNow();
         var returnsFrom = TimeRange.LocalMidnight(firstCohort, zone);
@@ -50,39 +51,36 @@ public sealed class RetentionQuery(TenantSources sources, MetricsQueryRunner run
         returnsTo = returnsTo < now ? returnsTo : now.AddSeconds(1);
 
         var firsts = await FirstsAsync(scope, request, cancellationToken);
-        var returns = await sources.EventsAsync(scope, returnsFrom, Max(returnsTo, returnsFrom.AddSeconds(1)), Names(request.ReturnEvent), rawOnly, cancellationToken, properties: false);
+        var returns = await ReturnsAsync(scope, request, returnsFrom, Max(returnsTo, returnsFrom.AddSeconds(1)), cancellationToken);
 
-        var bucket = request.Grain == RetentionGrain.Week ? $"toMonday({MetricsSql.LocalDay("event_time", zone)})" : MetricsSql.LocalDay("event_time", zone);
         var cohortBucket = request.Grain == RetentionGrain.Week ? $"toMonday({MetricsSql.LocalDay("first_time", zone)})" : MetricsSql.LocalDay("first_time", zone);
-        // Rows (cohort, actor, period) with -1 for "no return in a period asked for", so every member counts in the size.
+        // Actors are joined by a 64-bit hash of actor_id (the rollups' form): two actors only merge if
+        // their hashes collide. Returns stream past the members (the smaller side, hashed); members
+        // without a return in a period asked for get period -1, so every member counts in the size.
         // No lambdas: 18.16 prunes subquery columns that are only captured by one.
         var sql = $"""
             SELECT toString(cohort_start) AS cohort, uniqExactMerge(period_state) AS size, groupArrayIf((period, period_users), period >= 0) AS users
             FROM
             (
-                SELECT cohort_start, period, uniqExact(actor_id) AS period_users, uniqExactState(actor_id) AS period_state
+                SELECT cohort_start, period, uniqExact(actor_key) AS period_users, uniqExactState(actor_key) AS period_state
                 FROM
                 (
-                    SELECT cohort_start, actor_id, if(period_offset >= 0 AND period_offset < {MetricsSql.Int(request.Periods)}, period_offset, -1) AS period
+                    SELECT cohort_start, actor_key,
+                           if(return_bucket >= cohort_start AND toInt32(return_bucket) - toInt32(cohort_start) < {MetricsSql.Int(request.Periods * days)},
+                              intDiv(toInt32(return_bucket) - toInt32(cohort_start), {days}), -1) AS period
                     FROM
                     (
-                        SELECT cohort_start, actor_id, intDiv(toInt32(return_bucket) - toInt32(cohort_start), {days}) AS period_offset
+                        {returns.Sql}
+                    )
+                    ALL RIGHT JOIN
+                    (
+                        SELECT cityHash64(actor_id) AS actor_key, {cohortBucket} AS cohort_start
                         FROM
                         (
-                            SELECT actor_id, {cohortBucket} AS cohort_start
-                            FROM
-                            (
-                                {firsts.Sql}
-                            )
-                            WHERE first_time >= {MetricsSql.Instant(range.From)} AND first_time < {MetricsSql.Instant(range.To)}
+                            {firsts.Sql}
                         )
-                        ALL LEFT JOIN
-                        (
-                            SELECT DISTINCT actor_id, {bucket} AS return_bucket
-                            FROM {returns.Sql}
-                            WHERE actor_id != ''{NameFilter(request.ReturnEvent)}
-                        ) USING actor_id
-                    )
+                        WHERE first_time >= {MetricsSql.Instant(range.From)} AND first_time < {MetricsSql.Instant(range.To)}
+                    ) USING actor_key
                 )
                 GROUP BY cohort_start, period
             )
@@ -113,6 +111,45 @@ public sealed class RetentionQuery(TenantSources sources, MetricsQueryRunner run
     }
 
     /// <summary>
+    /// A query of (actor_key, return_bucket) rows: an actor's hashed id and the local day (or Monday) of
+    /// one of its return events in [from, to), repeats allowed. Returns to any event in UTC read the
+    /// day's actors from rollup_active_users_daily for the whole days it holds, and events for the rest.
+    /// </summary>
+    private async Task<EventsSource> ReturnsAsync(TenantScope scope, RetentionRequest request, DateTimeOffset from, DateTimeOffset to, CancellationToken cancellationToken)
+    {
+        var zone = request.Range.TimeZone;
+        var rawOnly = request.Source == QuerySource.Raw;
+        var branches = new List<string>();
+        var tables = new List<string>();
+        var (rollupFrom, rollupTo) = request.ReturnEvent is null && request.Source == QuerySource.Auto && request.Range.IsUtc
+            ? await sources.RollupDaysAsync(scope, ActorsModel, from, to, cancellationToken)
+            : (default, default);
+        if (rollupFrom < rollupTo)
+        {
+            var day = request.Grain == RetentionGrain.Week ? "toMonday(day)" : "day";
+            branches.Add($"SELECT arrayJoin(actors) AS actor_key, {day} AS return_bucket FROM {sources.Rollup(scope, ActorsModel, rollupFrom, rollupTo)}");
+            tables.Add(ActorsModel);
+        }
+
+        var bucket = request.Grain == RetentionGrain.Week ? $"toMonday({MetricsSql.LocalDay("event_time", zone)})" : MetricsSql.LocalDay("event_time", zone);
+        var rollupStart = TimeRange.LocalMidnight(rollupFrom, "UTC");
+        var rollupEnd = TimeRange.LocalMidnight(rollupTo, "UTC");
+        foreach (var (start, end) in rollupFrom < rollupTo ? [(from, rollupStart), (rollupEnd, to)] : new[] { (from, to) })
+        {
+            if (start >= end)
+            {
+                continue;
+            }
+
+            var events = await sources.EventsAsync(scope, start, end, Names(request.ReturnEvent), rawOnly, cancellationToken, properties: false, dimensions: false);
+            tables.AddRange(events.Tables);
+            branches.Add($"SELECT cityHash64(actor_id) AS actor_key, {bucket} AS return_bucket FROM {events.Sql} WHERE actor_id != ''{NameFilter(request.ReturnEvent)}");
+        }
+
+        return new EventsSource(string.Join("\n                        UNION ALL\n                        ", branches), tables);
+    }
+
+    /// <summary>
     /// A subquery of (actor_id, first_time): each actor's first qualifying event. First-seen cohorts (no
     /// cohort event) read the actor_first_seen model for the days it holds and events only for actors
     /// new since; a named cohort event, or a model that cannot answer, reads the events of the history.
@@ -126,7 +163,7 @@ public sealed class RetentionQuery(TenantSources sources, MetricsQueryRunner run
             : null;
         if (settled is not { } day)
         {
-            var events = await sources.EventsAsync(scope, historyFrom, range.To, Names(request.CohortEvent), request.Source == QuerySource.Raw, cancellationToken, properties: false);
+            var events = await sources.EventsAsync(scope, historyFrom, range.To, Names(request.CohortEvent), request.Source == QuerySource.Raw, cancellationToken, properties: false, dimensions: false);
             return events with
             {
                 Sql = $"""
@@ -149,7 +186,7 @@ public sealed class RetentionQuery(TenantSources sources, MetricsQueryRunner run
         }
 
         // Actors the model does not hold before its watermark were first seen after it: their first event is in the events since.
-        var recent = await sources.EventsAsync(scope, split, range.To, null, rawOnly: false, cancellationToken, properties: false);
+        var recent = await sources.EventsAsync(scope, split, range.To, null, rawOnly: false, cancellationToken, properties: false, dimensions: false);
         return new EventsSource($"""
             {sql}
                                 UNION ALL

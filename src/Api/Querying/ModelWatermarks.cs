@@ -49,14 +49,15 @@ public sealed class ModelWatermarks(ClickHouseClient clickHouse, IOptions<ApiOpt
         return new ModelWatermark(asOf, DateOnly.FromDateTime(asOf.UtcDateTime));
     }
 
-    private async Task<IReadOnlyList<Run>> RunsAsync(CancellationToken cancellationToken)
+    /// <summary>Reads the build history again now (<see cref="QueryMetadataRefresher"/> calls it ahead of requests).</summary>
+    public Task RefreshAsync(CancellationToken cancellationToken) => LoadAsync(cancellationToken);
+
+    private async Task<IReadOnlyList<Run>> RunsAsync(CancellationToken cancellationToken) =>
+        _snapshot is { } snapshot && snapshot.Until > time.GetUtcNow() ? snapshot.Runs : await LoadAsync(cancellationToken);
+
+    private async Task<IReadOnlyList<Run>> LoadAsync(CancellationToken cancellationToken)
     {
         var now = time.GetUtcNow();
-        if (_snapshot is { } snapshot && snapshot.Until > now)
-        {
-            return snapshot.Runs;
-        }
-
         IReadOnlyList<Run> runs;
         try
         {

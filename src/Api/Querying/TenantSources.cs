@@ -19,20 +19,19 @@ public sealed record EventsSource(string Sql, IReadOnlyList<string> Tables);
 /// <item><see cref="Rollup"/>: a rollup's rows for whole UTC days, for the days <see cref="RollupSettledBeforeAsync"/> allows.</item>
 /// </list>
 /// </summary>
-public sealed class TenantSources(ClickHouseClient clickHouse, IOptions<ApiOptions> options, ModelWatermarks watermarks, IMemoryCache cache)
+public sealed class TenantSources(ClickHouseClient clickHouse, IOptions<ApiOptions> options, ModelWatermarks watermarks, LateArrivals lateArrivals, IMemoryCache cache)
 {
     /// <summary>The columns every events source has.</summary>
     public const string EventColumns =
         "event_id, event_type, event_name, user_id, anonymous_id, actor_id, session_id, event_time, received_at, properties, country, device, os, app_version, library, locale, page";
 
-    /// <summary>Events arriving this late (days after their time) never reach the staging model without a backfill.</summary>
-    private const int LateDays = 2;
+    /// <summary>The columns the raw part carries from an event's first copy, the optional ones left out when not asked for.</summary>
+    private static readonly string[] RawCarried =
+        ["event_type", "event_name", "user_id", "anonymous_id", "session_id", "received_at", "country", "device", "os", "app_version", "library", "locale", "properties", "page"];
 
-    /// <summary>
-    /// Rows stamped this long before a build may still have been invisible to it: inserted_at is the
-    /// Ingestor's clock before its insert commits, started_at the Transformer's.
-    /// </summary>
-    private static readonly TimeSpan ClockMargin = TimeSpan.FromSeconds(10);
+    private static readonly HashSet<string> WideColumns = ["properties", "page"];
+    private static readonly HashSet<string> DimensionColumns = ["country", "device", "os", "app_version", "library", "locale"];
+
 
     private string Table(string name) => ClickHouseSql.Table(clickHouse.Settings.Database, name);
 
@@ -43,24 +42,27 @@ public sealed class TenantSources(ClickHouseClient clickHouse, IOptions<ApiOptio
     /// Without <paramref name="properties"/> the raw part leaves out the two widest columns
     /// (properties and page are ''): folding copies then moves a fraction of the bytes. Pass it
     /// only when no filter or breakdown reads them (<see cref="Dimension.ReadsProperties"/>).
+    /// Without <paramref name="dimensions"/> it leaves out the device and place columns too (country,
+    /// device, os, app_version, library and locale are ''): for questions about who did what, when.
     /// <paramref name="users"/> adds the user dimensions' columns (<see cref="Dimension.ReadsUsers"/>).
     /// </summary>
     public async Task<EventsSource> EventsAsync(
         TenantScope scope, DateTimeOffset from, DateTimeOffset to, IReadOnlyCollection<string>? eventNames, bool rawOnly, CancellationToken cancellationToken,
-        bool properties = true, bool users = false)
+        bool properties = true, bool users = false, bool dimensions = true)
     {
-        var events = await EventsOnlyAsync(scope, from, to, eventNames, rawOnly, cancellationToken, properties);
+        var carried = RawCarried.Where(c => (properties || !WideColumns.Contains(c)) && (dimensions || !DimensionColumns.Contains(c))).ToList();
+        var events = await EventsOnlyAsync(scope, from, to, eventNames, rawOnly, cancellationToken, carried);
         return users ? await WithUserDimensionsAsync(scope, events, cancellationToken) : events;
     }
 
     private async Task<EventsSource> EventsOnlyAsync(
-        TenantScope scope, DateTimeOffset from, DateTimeOffset to, IReadOnlyCollection<string>? eventNames, bool rawOnly, CancellationToken cancellationToken, bool properties)
+        TenantScope scope, DateTimeOffset from, DateTimeOffset to, IReadOnlyCollection<string>? eventNames, bool rawOnly, CancellationToken cancellationToken, List<string> carried)
     {
         var staged = rawOnly ? null : await SettledBeforeAsync(scope, "stg_events", from, to, cancellationToken);
         var split = staged is { } day ? TimeRange.LocalMidnight(day, "UTC") : from;
         if (split <= from)
         {
-            return new EventsSource($"({Raw(scope, from, to, eventNames, properties)})", ["raw_events"]);
+            return new EventsSource($"({Raw(scope, from, to, eventNames, carried)})", ["raw_events"]);
         }
 
         if (split >= to)
@@ -68,7 +70,7 @@ public sealed class TenantSources(ClickHouseClient clickHouse, IOptions<ApiOptio
             return new EventsSource($"({Staged(scope, from, to, eventNames)})", ["stg_events"]);
         }
 
-        return new EventsSource($"({Staged(scope, from, split, eventNames)}\n    UNION ALL\n    {Raw(scope, split, to, eventNames, properties)})", ["stg_events", "raw_events"]);
+        return new EventsSource($"({Staged(scope, from, split, eventNames)}\n    UNION ALL\n    {Raw(scope, split, to, eventNames, carried)})", ["stg_events", "raw_events"]);
     }
 
     /// <summary>
@@ -104,9 +106,35 @@ public sealed class TenantSources(ClickHouseClient clickHouse, IOptions<ApiOptio
     public Task<DateOnly?> RollupSettledBeforeAsync(TenantScope scope, string model, DateTimeOffset from, DateTimeOffset to, CancellationToken cancellationToken) =>
         SettledBeforeAsync(scope, model, from, to, cancellationToken);
 
+    /// <summary>The whole UTC days inside [from, to) that a day-keyed model holds for the tenant, or an empty span (default, default).</summary>
+    public async Task<(DateOnly From, DateOnly To)> RollupDaysAsync(TenantScope scope, string model, DateTimeOffset from, DateTimeOffset to, CancellationToken cancellationToken)
+    {
+        if (await SettledBeforeAsync(scope, model, from, to, cancellationToken) is not { } settled)
+        {
+            return (default, default);
+        }
+
+        var first = UtcDay(from);
+        if (TimeRange.LocalMidnight(first, "UTC") < from)
+        {
+            first = first.AddDays(1);
+        }
+
+        var end = UtcDay(to);
+        end = end < settled ? end : settled;
+        return first < end ? (first, end) : (default, default);
+    }
+
     /// <summary>A subquery of a day-keyed model's rows for the tenant and the UTC days [fromDay, toDay).</summary>
     public string Rollup(TenantScope scope, string model, DateOnly fromDay, DateOnly toDay, string dayColumn = "day") =>
-        $"(SELECT * FROM {Table(model)} WHERE tenant_id = {MetricsSql.Str(scope.TenantId)} AND {ClickHouseSql.Identifier(dayColumn)} >= {MetricsSql.Day(fromDay)} AND {ClickHouseSql.Identifier(dayColumn)} < {MetricsSql.Day(toDay)})";
+        $"(SELECT * FROM {RollupRows(scope, model, fromDay, toDay, dayColumn)})";
+
+    /// <summary>
+    /// The same rows as <see cref="Rollup"/> as a table and its WHERE clause (<c>t WHERE ...</c>), for a
+    /// query to read directly and extend with <c>AND</c>: a subquery layer costs 18.16 milliseconds.
+    /// </summary>
+    public string RollupRows(TenantScope scope, string model, DateOnly fromDay, DateOnly toDay, string dayColumn = "day") =>
+        $"{Table(model)} WHERE tenant_id = {MetricsSql.Str(scope.TenantId)} AND {ClickHouseSql.Identifier(dayColumn)} >= {MetricsSql.Day(fromDay)} AND {ClickHouseSql.Identifier(dayColumn)} < {MetricsSql.Day(toDay)}";
 
     /// <summary>A subquery of a whole model's rows for the tenant (marts without a day key).</summary>
     public string Model(TenantScope scope, string model, string? where = null) =>
@@ -130,7 +158,7 @@ public sealed class TenantSources(ClickHouseClient clickHouse, IOptions<ApiOptio
             return mark.SettledBefore;
         }
 
-        var lateDays = await LateDaysAsync(scope, mark, cancellationToken);
+        var lateDays = await lateArrivals.DaysAsync(scope.TenantId, mark, cancellationToken);
         var firstLate = lateDays.FirstOrDefault(d => TimeRange.LocalMidnight(d.AddDays(1), "UTC") > from - window && TimeRange.LocalMidnight(d, "UTC") < to + window);
         if (firstLate == default)
         {
@@ -140,33 +168,6 @@ public sealed class TenantSources(ClickHouseClient clickHouse, IOptions<ApiOptio
         var dirty = firstLate.AddDays(-(int)Math.Ceiling(window.TotalDays));
         return dirty < mark.SettledBefore ? dirty : mark.SettledBefore;
     }
-
-    /// <summary>
-    /// The tenant's days before the watermark with rows the build did not see, oldest first. One read of
-    /// the tenant's times per watermark, kept as long as the watermark is: answers stay exact to within
-    /// <see cref="ApiOptions.WatermarkCacheDuration"/> of an insert, and a hot dashboard costs one query.
-    /// </summary>
-    private async Task<IReadOnlyList<DateOnly>> LateDaysAsync(TenantScope scope, ModelWatermark mark, CancellationToken cancellationToken) =>
-        await cache.GetOrCreateAsync((nameof(LateDaysAsync), scope.TenantId, mark), async entry =>
-        {
-            entry.AbsoluteExpirationRelativeToNow = options.Value.WatermarkCacheDuration;
-            entry.Size = 1;
-            // raw_event_days holds the newest inserted_at of every event day (a view on raw_events keeps it).
-            var days = await clickHouse.QueryScalarAsync(
-                $"""
-                SELECT arrayStringConcat(arrayMap(d -> toString(d), arraySort(groupArray(event_date))), ',')
-                FROM
-                (
-                    SELECT event_date, max(last_inserted_at) AS last_inserted
-                    FROM {Table("raw_event_days")}
-                    WHERE tenant_id = {MetricsSql.Str(scope.TenantId)} AND event_date < {MetricsSql.Day(mark.SettledBefore)}
-                    GROUP BY event_date
-                    HAVING last_inserted >= {MetricsSql.Instant(mark.DataAsOf - ClockMargin)} OR event_date + {LateDays} < toDate(last_inserted)
-                )
-                """, Limits(), cancellationToken);
-            return (IReadOnlyList<DateOnly>)days.Split(',', StringSplitOptions.RemoveEmptyEntries)
-                .Select(d => DateOnly.ParseExact(d, "yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture)).ToList();
-        }) ?? [];
 
     private string Staged(TenantScope scope, DateTimeOffset from, DateTimeOffset to, IReadOnlyCollection<string>? eventNames) =>
         $"""
@@ -182,28 +183,35 @@ public sealed class TenantSources(ClickHouseClient clickHouse, IOptions<ApiOptio
     /// read over the range widened by the dedupe window so a copy outside it still moves the event's
     /// time, and kept when that earliest time is in the range (the stg_events rule).
     /// </summary>
-    private string Raw(TenantScope scope, DateTimeOffset from, DateTimeOffset to, IReadOnlyCollection<string>? eventNames, bool properties)
+    private string Raw(TenantScope scope, DateTimeOffset from, DateTimeOffset to, IReadOnlyCollection<string>? eventNames, List<string> carried)
     {
         var window = options.Value.DedupeWindow;
+        string Column(string name) => carried.IndexOf(name) is var i and >= 0 ? $"c.{i + 1}" : "''";
         // The same column order as EventColumns: UNION ALL pairs the staged and raw parts by position.
-        var (wideProperties, widePage, wideColumns) = properties ? ("c.13", "c.14", ", properties, page") : ("''", "''", "");
         return $"""
-        SELECT event_id, c.1 AS event_type, c.2 AS event_name, c.3 AS user_id, c.4 AS anonymous_id,
-                   if(c.3 != '', c.3, c.4) AS actor_id, c.5 AS session_id, first_time AS event_time, c.6 AS received_at, {wideProperties} AS properties,
-                   c.7 AS country, c.8 AS device, c.9 AS os, c.10 AS app_version, c.11 AS library, c.12 AS locale, {widePage} AS page
+        SELECT event_id, {Column("event_type")} AS event_type, {Column("event_name")} AS event_name, {Column("user_id")} AS user_id, {Column("anonymous_id")} AS anonymous_id,
+                   if({Column("user_id")} != '', {Column("user_id")}, {Column("anonymous_id")}) AS actor_id, {Column("session_id")} AS session_id, first_time AS event_time, c.{carried.IndexOf("received_at") + 1} AS received_at, {Column("properties")} AS properties,
+                   {Column("country")} AS country, {Column("device")} AS device, {Column("os")} AS os, {Column("app_version")} AS app_version, {Column("library")} AS library, {Column("locale")} AS locale, {Column("page")} AS page
             FROM
             (
                 SELECT event_id, min(event_time) AS first_time,
-                       argMin((event_type, event_name, user_id, anonymous_id, session_id, received_at, country, device, os, app_version, library, locale{wideColumns}),
-                              (event_time, received_at)) AS c
+                       argMin(({string.Join(", ", carried)}), (event_time, received_at)) AS c
                 FROM {Table("raw_events")}
                 WHERE tenant_id = {MetricsSql.Str(scope.TenantId)}
+                  AND toDate(event_time) >= {MetricsSql.Day(UtcDay(from - window))} AND toDate(event_time) <= {MetricsSql.Day(UtcDay(to + window))}
                   AND event_time >= {MetricsSql.Instant(from - window)} AND event_time < {MetricsSql.Instant(to + window)}{NameFilter(eventNames)}
                 GROUP BY event_id
             )
             WHERE first_time >= {MetricsSql.Instant(from)} AND first_time < {MetricsSql.Instant(to)}
         """;
     }
+
+    /// <summary>
+    /// The UTC day of an instant. raw_events is sorted by (tenant_id, toDate(event_time), ...), and 18.16
+    /// narrows its read by that key only for a condition on toDate(event_time) itself: without one, a
+    /// query reads every row the tenant has in the month's partition.
+    /// </summary>
+    private static DateOnly UtcDay(DateTimeOffset instant) => DateOnly.FromDateTime(instant.UtcDateTime);
 
     private static string NameFilter(IReadOnlyCollection<string>? eventNames) =>
         eventNames is { Count: > 0 } ? $"\n              AND event_name IN ({MetricsSql.StrList(eventNames)})" : "";

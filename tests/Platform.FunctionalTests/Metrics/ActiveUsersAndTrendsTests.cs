@@ -47,11 +47,18 @@ public sealed class ActiveUsersAndTrendsTests(MetricsPlatform platform)
         var usersByDay = await AssertTrendsAsync(api, $"/v1/trends?{query}&event=open&event=click&measure=users", events, "UTC", users: true);
         Assert.True(Reads(usersByDay, "rollup_event_names_daily"), usersByDay.ToJsonString());
 
-        // Unique users per week merge rollup states and event states: a user on both sides counts once.
+        // The users of all events come from each day's active actors.
+        var allUsersByDay = await AssertTrendsAsync(api, $"/v1/trends?{query}&measure=users", events, "UTC", users: true);
+        Assert.True(Reads(allUsersByDay, "rollup_active_users_daily"), allUsersByDay.ToJsonString());
+
+        // Unique users per week merge rollup sets and event sets: a user on both sides counts once.
         var weekly = await MetricsPlatform.GetJsonAsync(api, $"/v1/trends?from={Date(-3)}&to={DateTimeOffset.UtcNow:yyyy-MM-ddTHH:mm:ssZ}&measure=users&interval=week");
         var series = Assert.Single(weekly["series"]!.AsArray());
         Assert.Equal(Dedupe(events).Select(e => e.User).Distinct().Count(), (long)series!["total"]!);
-        Assert.True(Reads(weekly, "rollup_event_names_daily"), weekly.ToJsonString());
+        Assert.True(Reads(weekly, "rollup_active_users_daily"), weekly.ToJsonString());
+        var weeklyNamed = await MetricsPlatform.GetJsonAsync(api, $"/v1/trends?from={Date(-3)}&to={DateTimeOffset.UtcNow:yyyy-MM-ddTHH:mm:ssZ}&measure=users&interval=week&event=open");
+        Assert.Equal(Dedupe(events).Where(e => e.Name == "open").Select(e => e.User).Distinct().Count(), (long)Assert.Single(weeklyNamed["series"]!.AsArray())!["total"]!);
+        Assert.True(Reads(weeklyNamed, "rollup_event_names_daily"), weeklyNamed.ToJsonString());
 
         // Asia/Tokyo: 20:00 UTC is 05:00 the next local day.
         await AssertActiveUsersAsync(api, $"/v1/active-users?{query}&tz=Asia/Tokyo", events, -3, -1, "Asia/Tokyo");
@@ -176,8 +183,8 @@ public sealed class ActiveUsersAndTrendsTests(MetricsPlatform platform)
         var deduped = Dedupe(events).Where(e => e.Time >= from && e.Time < to).ToList();
         foreach (var series in answer["series"]!.AsArray())
         {
-            var name = (string)series!["event"]!;
-            var named = deduped.Where(e => e.Name == name).ToList();
+            var name = (string?)series!["event"];
+            var named = name is null ? deduped : deduped.Where(e => e.Name == name).ToList();
             var expected = named.GroupBy(e => LocalDay(e.Time, zone)).ToDictionary(g => g.Key, g => (long)(users ? g.Select(e => e.User).Distinct().Count() : g.Count()));
             var actual = series["points"]!.AsArray()
                 .Select(p => (Day: LocalDay(DateTimeOffset.Parse((string)p!["time"]!, CultureInfo.InvariantCulture), zone), Value: (long)p["value"]!))
