@@ -9,7 +9,9 @@ namespace LoadGenerator.Queries;
 /// tenant round-robin, a user of that tenant (a third anonymous), a time uniform over the days, a name
 /// from a weighted mix (page views on a few paths incl. /signup; signup_started, signup_submitted,
 /// signup_completed; feature_used with a feature property; search, add_to_cart, checkout, purchase),
-/// 20 sessions per user (half an hour each, at times spread over the days), and the user's country, device, os and app version.
+/// 20 sessions per user (half an hour each, at times spread from the day the user joined, uniform over
+/// the days, to the end: every day has new users, so recent retention cohorts are not empty), and the
+/// user's country, device, os and app version.
 /// received_at and inserted_at are a second and two after the event's time, as if it had been sent
 /// live: rows with an inserted_at far after their time would count as late and keep the Api off the rollups.
 /// </summary>
@@ -17,7 +19,7 @@ public sealed class SyntheticEvents(ClickHouseClient clickHouse, IReadOnlyList<s
 {
     private const long ChunkRows = 2_000_000;
 
-    /// <summary>Each user has this many sessions, at times spread over the days; an event falls in one of them, within its half hour.</summary>
+    /// <summary>Each user has this many sessions, at times spread from its join time on; an event falls in one of them, within its half hour.</summary>
     private const int SessionsPerUser = 20;
 
     private const int SessionSeconds = 1800;
@@ -74,8 +76,8 @@ public sealed class SyntheticEvents(ClickHouseClient clickHouse, IReadOnlyList<s
             (
                 SELECT number AS n, intHash64(number) AS h, h % 100 AS kind,
                        intHash32(number) % {usersPerTenant} AS usr, intHash32(usr + 7919) AS profile,
-                       intHash32(number + 17) % {SessionsPerUser} AS sess,
-                       toDateTime({from.ToUnixTimeSeconds()} + intHash64(usr * {SessionsPerUser} + sess) % {span} + intHash32(number + 29) % {SessionSeconds}, 'UTC') AS t,
+                       intHash32(number + 17) % {SessionsPerUser} AS sess, intHash32(usr + 104729) % {span} AS joined,
+                       toDateTime({from.ToUnixTimeSeconds()} + joined + intHash64(usr * {SessionsPerUser} + sess) % ({span} - joined) + intHash32(number + 29) % {SessionSeconds}, 'UTC') AS t,
                        arrayElement(['/', '/pricing', '/signup', '/docs/getting-started', '/app/dashboard', '/app/reports', '/blog'], toUInt32(intDiv(h, 100) % 7) + 1) AS path
                 FROM numbers({offset}, {count})
             )
