@@ -76,7 +76,7 @@ public class ModelProjectTests
     [InlineData("a.sql", "/*\ntests:\n  - relationships: { column: x, to: ghost, field: y }\n*/ SELECT 1", "ref('ghost') names no model")]
     [InlineData("a.sql", "/*\ntests:\n  - freshness: { column: t, max_age_minutes: 0 }\n*/ SELECT 1", "max_age_minutes must be a positive")]
     [InlineData("a.sql", "/*\nindex_granularity: 1024\n*/ SELECT 1", "index_granularity is for tables")]
-    [InlineData("a.sql", "/*\nmaterialized: table\nindex_granularity: 100000\n*/ SELECT 1", "from 128 to 65536")]
+    [InlineData("a.sql", "/*\nmaterialized: table\nindex_granularity: 100000\n*/ SELECT 1", "from 1 to 65536")]
     public void AModelThatCannotRunIsAnErrorAtLoadNamingItsFile(string file, string text, string expected)
     {
         using var folder = new ModelFolder().Add(file, text);

@@ -182,9 +182,9 @@ internal static class ModelHeader
             throw new ModelLoadException($"{path}: a view has no partition_by, order_by or time_column.");
         }
 
-        if (config.IndexGranularity is { } granularity && (config.Materialized == Materialization.View || granularity is < 128 or > 65536))
+        if (config.IndexGranularity is { } granularity && (config.Materialized == Materialization.View || granularity is < 1 or > 65536))
         {
-            throw new ModelLoadException($"{path}: index_granularity is for tables, a number of rows from 128 to 65536.");
+            throw new ModelLoadException($"{path}: index_granularity is for tables, a number of rows from 1 to 65536.");
         }
 
         if (config.Materialized == Materialization.Incremental)
