@@ -9,9 +9,10 @@ namespace LoadGenerator.Queries;
 /// tenant round-robin, a user of that tenant (a third anonymous), a time uniform over the days, a name
 /// from a weighted mix (page views on a few paths incl. /signup; signup_started, signup_submitted,
 /// signup_completed; feature_used with a feature property; search, add_to_cart, checkout, purchase),
-/// 20 sessions per user (half an hour each, at times spread from the day the user joined, uniform over
-/// the days, to the end: every day has new users, so recent retention cohorts are not empty), and the
-/// user's country, device, os and app version.
+/// 20 sessions per user (half an hour each), and the user's country, device, os and app version. A
+/// signed-in user's sessions are spread over all the days; an anonymous one (a visitor) comes on one
+/// day, uniform over the days, and has its sessions within two days of it. So every day has new
+/// actors (recent retention cohorts are not empty) while the events stay uniform over the days.
 /// received_at and inserted_at are a second and two after the event's time, as if it had been sent
 /// live: rows with an inserted_at far after their time would count as late and keep the Api off the rollups.
 /// </summary>
@@ -19,10 +20,13 @@ public sealed class SyntheticEvents(ClickHouseClient clickHouse, IReadOnlyList<s
 {
     private const long ChunkRows = 2_000_000;
 
-    /// <summary>Each user has this many sessions, at times spread from its join time on; an event falls in one of them, within its half hour.</summary>
+    /// <summary>Each user has this many sessions; an event falls in one of them, within its half hour.</summary>
     private const int SessionsPerUser = 20;
 
     private const int SessionSeconds = 1800;
+
+    /// <summary>A visitor's sessions fall within this time of its first day.</summary>
+    private const long VisitSeconds = 2 * 86400;
 
     // JSON pieces for the properties column (braces cannot be written into the interpolated SQL itself).
     private const string PathJson = "{\"path\":\"";
@@ -48,6 +52,7 @@ public sealed class SyntheticEvents(ClickHouseClient clickHouse, IReadOnlyList<s
     private string InsertSql(long offset, long count, DateTimeOffset from, DateTimeOffset to)
     {
         var span = Math.Max(1, to.ToUnixTimeSeconds() - from.ToUnixTimeSeconds() - SessionSeconds);
+        var visit = Math.Min(VisitSeconds, span);
         var tenants = $"[{ClickHouseSql.List(tenantIds)}]";
         // Inner names differ from raw_events' columns: 18.16 substitutes an alias into expressions naming a same-named column.
         return $"""
@@ -76,8 +81,10 @@ public sealed class SyntheticEvents(ClickHouseClient clickHouse, IReadOnlyList<s
             (
                 SELECT number AS n, intHash64(number) AS h, h % 100 AS kind,
                        intHash32(number) % {usersPerTenant} AS usr, intHash32(usr + 7919) AS profile,
-                       intHash32(number + 17) % {SessionsPerUser} AS sess, intHash32(usr + 104729) % {span} AS joined,
-                       toDateTime({from.ToUnixTimeSeconds()} + joined + intHash64(usr * {SessionsPerUser} + sess) % ({span} - joined) + intHash32(number + 29) % {SessionSeconds}, 'UTC') AS t,
+                       intHash32(number + 17) % {SessionsPerUser} AS sess,
+                       if(usr % 3 = 0, intHash32(usr + 104729) % {span - visit + 1} + intHash64(usr * {SessionsPerUser} + sess) % {visit},
+                          intHash64(usr * {SessionsPerUser} + sess) % {span}) AS session_offset,
+                       toDateTime({from.ToUnixTimeSeconds()} + session_offset + intHash32(number + 29) % {SessionSeconds}, 'UTC') AS t,
                        arrayElement(['/', '/pricing', '/signup', '/docs/getting-started', '/app/dashboard', '/app/reports', '/blog'], toUInt32(intDiv(h, 100) % 7) + 1) AS path
                 FROM numbers({offset}, {count})
             )
