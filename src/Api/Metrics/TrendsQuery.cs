@@ -117,11 +117,10 @@ public sealed class TrendsQuery(TenantSources sources, MetricsQueryRunner runner
         var (point, total, bucketUsers) = users
             ? (sets.Count("bucket_users"), sets.Total("bucket_users"), $", {sets.Union("branch_users")} AS bucket_users")
             : ("toUInt64(0)", "sum(bucket_events)", "");
-        // Every query layer costs 18.16 a few milliseconds: rows of the rollup alone are grouped straight
-        // from its table, and a day's users taken as they are when the rollup has one row per day.
+        // Every query layer costs 18.16 a few milliseconds: rows of the rollup alone are grouped straight from its table.
         var buckets = rollupRows is not null && branches.Count == 1
             ? $"""
-                SELECT {rollupKeys}, sum({rollup!.Events}) AS bucket_events{(users ? $", {(rollup.OneRowPerDay && request.Interval == Interval.Day ? $"any({sets.RollupColumn})" : sets.Union(sets.RollupColumn))} AS bucket_users" : "")}
+                SELECT {rollupKeys}, sum({rollup!.Events}) AS bucket_events{(users ? $", {sets.Union(sets.RollupColumn)} AS bucket_users" : "")}
                 FROM {rollupRows}
                 GROUP BY bucket, series_event, series_key
                 """
@@ -133,18 +132,27 @@ public sealed class TrendsQuery(TenantSources sources, MetricsQueryRunner runner
                 )
                 GROUP BY bucket, series_event, series_key
                 """;
-        var sql = $"""
-            SELECT series_event, series_key, groupArray((bucket, bucket_events, {point})) AS points, {total} AS total
-            FROM
-            (
-                {buckets}
-            )
-            GROUP BY series_event, series_key
-            ORDER BY series_event, total DESC, series_key
-            LIMIT {options.Value.MaxBreakdownValues} BY series_event
-            """;
+        var sql = rollupRows is not null && branches.Count == 1 && rollup!.OneRowPerDay && request.Interval == Interval.Day
+            // One row per day is one point per day: the whole answer is a single aggregation of the table's rows.
+            ? $"""
+                SELECT {seriesEvent} AS series_event, {breakdown} AS series_key,
+                       groupArray(({MetricsSql.DayBucketStart(request.Interval, "day")}, {rollup.Events}, {(users ? sets.Count(sets.RollupColumn) : "toUInt64(0)")})) AS points,
+                       {(users ? sets.Total(sets.RollupColumn) : $"sum({rollup.Events})")} AS total
+                FROM {rollupRows}
+                """
+            : $"""
+                SELECT series_event, series_key, groupArray((bucket, bucket_events, {point})) AS points, {total} AS total
+                FROM
+                (
+                    {buckets}
+                )
+                GROUP BY series_event, series_key
+                ORDER BY series_event, total DESC, series_key
+                LIMIT {options.Value.MaxBreakdownValues} BY series_event
+                """;
 
-        var rows = await runner.QueryAsync(sql, TrendsJsonContext.Default.TrendRow, cancellationToken);
+        // An aggregation without GROUP BY answers one row even over no rows; an empty series is no series.
+        var rows = (await runner.QueryAsync(sql, TrendsJsonContext.Default.TrendRow, cancellationToken)).Where(r => r.Points.Count > 0).ToList();
         var starts = Buckets(range, request.Interval);
         var series = rows.Select(row =>
         {

@@ -50,6 +50,10 @@ public sealed class ActiveUsersAndTrendsTests(MetricsPlatform platform)
         // The users of all events come from each day's active actors.
         var allUsersByDay = await AssertTrendsAsync(api, $"/v1/trends?{query}&measure=users", events, "UTC", users: true);
         Assert.True(Reads(allUsersByDay, "rollup_active_users_daily"), allUsersByDay.ToJsonString());
+        // Built days without a row of this tenant's: no series, as from events.
+        var quietDays = await MetricsPlatform.GetJsonAsync(api, $"/v1/trends?from={Date(-30)}&to={Date(-20)}&measure=users");
+        Assert.True(Reads(quietDays, "rollup_active_users_daily"), quietDays.ToJsonString());
+        Assert.Empty(quietDays["series"]!.AsArray());
 
         // Unique users per week merge rollup sets and event sets: a user on both sides counts once.
         var weekly = await MetricsPlatform.GetJsonAsync(api, $"/v1/trends?from={Date(-3)}&to={DateTimeOffset.UtcNow:yyyy-MM-ddTHH:mm:ssZ}&measure=users&interval=week");
