@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.RegularExpressions;
@@ -13,19 +12,21 @@ public enum ApiKeyKind
     Read,
 }
 
-/// <summary>
-/// Tenants and their API keys in the platform's PostgreSQL database. Keys are random 160-bit
-/// tokens stored only as SHA-256 hashes (a leaked table reveals no usable key); lookups are cached
-/// briefly so intake does not query PostgreSQL per request.
-/// </summary>
 /// <summary>A live key: its tenant, and the scopes it carries beyond its kind's.</summary>
 public sealed record ResolvedKey(string TenantId, IReadOnlyList<string> Scopes);
 
+/// <summary>
+/// Tenants and their API keys in the platform's PostgreSQL database. Keys are random 160-bit
+/// tokens stored only as SHA-256 hashes (a leaked table reveals no usable key); lookups are cached
+/// for <see cref="CacheFor"/> and refreshed ahead of it, so requests do not query PostgreSQL.
+/// </summary>
 public sealed partial class TenantDirectory(NpgsqlDataSource dataSource, TimeProvider time)
 {
-    private static readonly TimeSpan CacheFor = TimeSpan.FromSeconds(30);
-    private readonly ConcurrentDictionary<string, (ResolvedKey? Key, DateTimeOffset Until)> _cache = new();
-    private readonly ConcurrentDictionary<string, (TenantIntakeProfile? Profile, DateTimeOffset Until)> _profiles = new();
+    /// <summary>The oldest a key lookup or intake profile can be: a revocation elsewhere takes effect within it.</summary>
+    public static readonly TimeSpan CacheFor = TimeSpan.FromSeconds(30);
+
+    private readonly RefreshAheadCache<ResolvedKey?> _keys = new(time, CacheFor);
+    private readonly RefreshAheadCache<TenantIntakeProfile?> _profiles = new(time, CacheFor);
     private Task? _schema;
 
     public static bool IsValidTenantId(string? id) => id is not null && TenantIdPattern().IsMatch(id);
@@ -96,7 +97,7 @@ public sealed partial class TenantDirectory(NpgsqlDataSource dataSource, TimePro
         command.Parameters.AddWithValue(id);
         command.Parameters.AddWithValue(SerializeSettings(settings));
         var updated = await command.ExecuteNonQueryAsync(cancellationToken) > 0;
-        _profiles.TryRemove(id, out _);
+        _profiles.Remove(id);
         return updated;
     }
 
@@ -133,14 +134,11 @@ public sealed partial class TenantDirectory(NpgsqlDataSource dataSource, TimePro
     }
 
     /// <summary>The tenant's intake rules and hash secret, cached like key lookups; null for an unknown tenant.</summary>
-    public async Task<TenantIntakeProfile?> GetIntakeProfileAsync(string tenantId, CancellationToken cancellationToken = default)
-    {
-        var now = time.GetUtcNow();
-        if (_profiles.TryGetValue(tenantId, out var cached) && cached.Until > now)
-        {
-            return cached.Profile;
-        }
+    public ValueTask<TenantIntakeProfile?> GetIntakeProfileAsync(string tenantId, CancellationToken cancellationToken = default) =>
+        _profiles.GetAsync(tenantId, c => LoadIntakeProfileAsync(tenantId, c), cancellationToken);
 
+    private async Task<TenantIntakeProfile?> LoadIntakeProfileAsync(string tenantId, CancellationToken cancellationToken)
+    {
         await EnsureSchemaOnceAsync(cancellationToken);
         await using var command = dataSource.CreateCommand("SELECT settings::text, hash_key FROM tenants WHERE id = $1");
         command.Parameters.AddWithValue(tenantId);
@@ -151,7 +149,6 @@ public sealed partial class TenantDirectory(NpgsqlDataSource dataSource, TimePro
             profile = new TenantIntakeProfile(tenantId, DeserializeSettings(reader.GetString(0)), Encoding.UTF8.GetBytes(reader.GetString(1)));
         }
 
-        _profiles[tenantId] = (profile, now + CacheFor);
         return profile;
     }
 
@@ -194,7 +191,7 @@ public sealed partial class TenantDirectory(NpgsqlDataSource dataSource, TimePro
         await using var command = dataSource.CreateCommand("UPDATE api_keys SET revoked_at = now() WHERE key_hash = $1 AND revoked_at IS NULL");
         command.Parameters.AddWithValue(Hash(key));
         var revoked = await command.ExecuteNonQueryAsync(cancellationToken) > 0;
-        _cache.Clear();
+        _keys.Clear();
         return revoked;
     }
 
@@ -211,7 +208,7 @@ public sealed partial class TenantDirectory(NpgsqlDataSource dataSource, TimePro
         command.Parameters.AddWithValue(tenantId);
         command.Parameters.AddWithValue(keyId);
         var revoked = await command.ExecuteNonQueryAsync(cancellationToken) > 0;
-        _cache.Clear();
+        _keys.Clear();
         return revoked;
     }
 
@@ -230,16 +227,15 @@ public sealed partial class TenantDirectory(NpgsqlDataSource dataSource, TimePro
             return null;
         }
 
-        var cacheKey = KindName(kind) + ":" + Hash(key);
-        var now = time.GetUtcNow();
-        if (_cache.TryGetValue(cacheKey, out var cached) && cached.Until > now)
-        {
-            return cached.Key;
-        }
+        var hash = Hash(key);
+        return await _keys.GetAsync(KindName(kind) + ":" + hash, c => LoadKeyAsync(hash, kind, c), cancellationToken);
+    }
 
+    private async Task<ResolvedKey?> LoadKeyAsync(string keyHash, ApiKeyKind kind, CancellationToken cancellationToken)
+    {
         await EnsureSchemaOnceAsync(cancellationToken);
         await using var command = dataSource.CreateCommand("SELECT tenant_id, scopes FROM api_keys WHERE key_hash = $1 AND kind = $2 AND revoked_at IS NULL");
-        command.Parameters.AddWithValue(Hash(key));
+        command.Parameters.AddWithValue(keyHash);
         command.Parameters.AddWithValue(KindName(kind));
         ResolvedKey? resolved = null;
         await using (var reader = await command.ExecuteReaderAsync(cancellationToken))
@@ -250,7 +246,6 @@ public sealed partial class TenantDirectory(NpgsqlDataSource dataSource, TimePro
             }
         }
 
-        _cache[cacheKey] = (resolved, now + CacheFor);
         return resolved;
     }
 
