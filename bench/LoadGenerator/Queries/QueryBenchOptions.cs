@@ -19,7 +19,8 @@ public sealed class QueryBenchOptions
           --tenants N       tenants (default 4); requests go round-robin over them
           --users N         distinct users per tenant (default: events / tenants / 100, at least 100)
           --iterations N    measured requests per endpoint and per SQL question (default 50)
-          --warmup N        unmeasured requests first (default 5)
+          --warmup N        unmeasured requests first (default 30: a fresh Api runs its first requests
+                            per endpoint on unoptimised code until the runtime's tiered JIT recompiles it)
           --endpoints FILE  a running platform (scripts/up's endpoints.json); requests then carry a
                             nonce parameter, so its output cache cannot answer them
           --set KEY=VALUE   configuration for the platform this run starts; repeatable
@@ -38,7 +39,7 @@ public sealed class QueryBenchOptions
 
     public int Iterations { get; private set; } = 50;
 
-    public int Warmup { get; private set; } = 5;
+    public int Warmup { get; private set; } = 30;
 
     public string? EndpointsFile { get; private set; }
 
