@@ -9,13 +9,16 @@ namespace AppHost.Hosting;
 public sealed class ProjectResource(string name, string projectName, int preferredPort) : Resource(name), IEndpointsContributor
 {
     private static readonly HttpClient Http = new() { Timeout = TimeSpan.FromSeconds(5) };
-    private readonly List<string> _secrets = [];
+    private readonly List<ProjectSecret> _secrets = [];
     private readonly Dictionary<string, string> _configured = [];
     private readonly Dictionary<string, Func<string?>> _computed = [];
     private ChildProcess? _process;
     private string? _stateDirectory;
 
     public string ProjectName { get; } = projectName;
+
+    /// <summary>The generated secrets the service is handed, which a deployment must supply itself.</summary>
+    public IReadOnlyList<ProjectSecret> Secrets => _secrets;
 
     public int Port { get; private set; }
 
@@ -46,7 +49,7 @@ public sealed class ProjectResource(string name, string projectName, int preferr
     /// </summary>
     public ProjectResource WithSecret(string environmentKey, string secretName)
     {
-        _secrets.Add(secretName);
+        _secrets.Add(new ProjectSecret(environmentKey, secretName));
         return WithEnvironment(environmentKey, () => Secret(secretName));
     }
 
@@ -57,7 +60,7 @@ public sealed class ProjectResource(string name, string projectName, int preferr
         return this;
     }
 
-    public string Secret(string secretName) => Secrets.GetOrCreate(_stateDirectory ?? throw new InvalidOperationException("Ports are not allocated yet."), secretName);
+    public string Secret(string secretName) => Hosting.Secrets.GetOrCreate(_stateDirectory ?? throw new InvalidOperationException("Ports are not allocated yet."), secretName);
 
     /// <summary>A referencing service learns this one's address as <c>services__NAME__http__0</c>.</summary>
     public override IEnumerable<KeyValuePair<string, string>> ReferenceEnvironment()
@@ -147,11 +150,14 @@ public sealed class ProjectResource(string name, string projectName, int preferr
     public void WriteEndpoints(System.Text.Json.Nodes.JsonObject endpoints)
     {
         endpoints[Name] = Url;
-        foreach (var secretName in _secrets)
+        foreach (var secret in _secrets)
         {
-            endpoints[secretName.Replace('-', '_')] = Secret(secretName);
+            endpoints[secret.Name.Replace('-', '_')] = Secret(secret.Name);
         }
     }
 
     public override string ToString() => string.Create(CultureInfo.InvariantCulture, $"{Name} ({ProjectName}) on {Port}");
 }
+
+/// <summary>A generated secret a service reads from <paramref name="EnvironmentKey"/>, named <paramref name="Name"/> (e.g. <c>admin-token</c>).</summary>
+public sealed record ProjectSecret(string EnvironmentKey, string Name);

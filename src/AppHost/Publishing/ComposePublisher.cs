@@ -6,7 +6,8 @@ namespace AppHost.Publishing;
 /// <summary>
 /// <c>docker-compose.yml</c>: one compose service per container of the model, each named after its
 /// resource (so the name is also its host name), wired with the same keys the AppHost hands out locally.
-/// Passwords are compose variables that must be set (<c>${POSTGRES_PASSWORD:?...}</c>); nothing secret is written.
+/// Passwords and the services' secrets are compose variables that must be set (<c>${POSTGRES_PASSWORD:?...}</c>,
+/// <c>${ADMIN_TOKEN:?...}</c>); nothing secret is written.
 /// </summary>
 public static class ComposePublisher
 {
@@ -51,7 +52,8 @@ public static class ComposePublisher
         }
 
         var compose = new Map { ["name"] = "platform", ["services"] = services, ["volumes"] = volumes };
-        var passwords = string.Concat(model.PasswordProtected.Select(s => $"{DeploymentModel.PasswordVariable(s)}=... "));
+        var passwords = string.Concat(model.PasswordProtected.Select(DeploymentModel.PasswordVariable)
+            .Concat(model.Secrets.Select(DeploymentModel.SecretVariable)).Select(v => $"{v}=... "));
         files[FileName] = Yaml.Write([$"Usage, from this folder: {passwords}docker compose up --build -d"], compose);
         return files;
     }
@@ -59,8 +61,12 @@ public static class ComposePublisher
     /// <summary>Compose interpolates the variable when it reads the file; <c>:?</c> on the servers makes an unset one an error.</summary>
     private static string Variable(Resource server) => "${" + DeploymentModel.PasswordVariable(server) + "}";
 
-    private static string RequiredVariable(Resource server) =>
-        "${" + DeploymentModel.PasswordVariable(server) + ":?set " + DeploymentModel.PasswordVariable(server) + ", see deploy/README.md}";
+    private static string RequiredVariable(Resource server) => RequiredVariable(DeploymentModel.PasswordVariable(server));
+
+    // A service secret is required where the service reads it: unset, the admin path or token sign-in would be silently off.
+    private static string RequiredVariable(ProjectSecret secret) => RequiredVariable(DeploymentModel.SecretVariable(secret));
+
+    private static string RequiredVariable(string variable) => "${" + variable + ":?set " + variable + ", see deploy/README.md}";
 
     private static string DataVolume(Resource resource) => resource.Name + "-data";
 
@@ -112,7 +118,7 @@ public static class ComposePublisher
             ["dockerfile"] = ContainerSpecs.ServiceDockerfile,
             ["args"] = new Map { ["PROJECT"] = project.ProjectName },
         },
-        ["environment"] = Yaml.Map(model.Environment(project, Variable)),
+        ["environment"] = Yaml.Map(model.Environment(project, Variable, RequiredVariable)),
         // A host port the engine picks (docker compose port NAME 8080 tells which): fixed ports would collide with a local run.
         ["ports"] = new List<object> { DeploymentModel.ServicePort.ToString(System.Globalization.CultureInfo.InvariantCulture) },
         ["healthcheck"] = HealthCheck($"curl -fsS {DeploymentModel.ServiceUrl(project)}/health > /dev/null || exit 1"),

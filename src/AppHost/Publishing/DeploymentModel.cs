@@ -50,11 +50,12 @@ public sealed class DeploymentModel
         resource.WaitsFor.Select(ContainerOf).OfType<Resource>().Distinct().ToList();
 
     /// <summary>
-    /// A service's environment: its URL and telemetry name, then one entry per reference in .NET Aspire's
-    /// key shapes, pointing at container host names. <paramref name="password"/> says how a deployment
-    /// spells a server's password without containing it (an interpolated variable, a placeholder).
+    /// A service's environment: its URL and telemetry name, one entry per reference in .NET Aspire's
+    /// key shapes, pointing at container host names, then its secrets. <paramref name="password"/> and
+    /// <paramref name="secret"/> say how a deployment spells a server's password or a service's secret
+    /// without containing it (an interpolated variable, a placeholder).
     /// </summary>
-    public IReadOnlyList<KeyValuePair<string, string>> Environment(ProjectResource project, Func<Resource, string> password)
+    public IReadOnlyList<KeyValuePair<string, string>> Environment(ProjectResource project, Func<Resource, string> password, Func<ProjectSecret, string> secret)
     {
         var environment = new List<KeyValuePair<string, string>>
         {
@@ -69,6 +70,7 @@ public sealed class DeploymentModel
             }
         }
 
+        environment.AddRange(project.Secrets.Select(s => new KeyValuePair<string, string>(s.EnvironmentKey, secret(s))));
         return environment;
     }
 
@@ -89,6 +91,12 @@ public sealed class DeploymentModel
 
     /// <summary>The key a server's password has in a secret store, e.g. <c>postgres-password</c>.</summary>
     public static string PasswordKey(Resource server) => server.Name + "-password";
+
+    /// <summary>Every service secret once (two services handed the same secret share it).</summary>
+    public IEnumerable<ProjectSecret> Secrets => Projects.SelectMany(p => p.Secrets).DistinctBy(s => s.Name);
+
+    /// <summary>The environment variable a deployment passes a service secret in, e.g. <c>ADMIN_TOKEN</c>.</summary>
+    public static string SecretVariable(ProjectSecret secret) => secret.Name.ToUpperInvariant().Replace('-', '_');
 
     public static string ServiceUrl(ProjectResource project) => $"http://{project.Name}:{ServicePort}";
 

@@ -5,8 +5,8 @@ namespace AppHost.Publishing;
 
 /// <summary>
 /// Kubernetes manifests: a Deployment and a Service per service, a StatefulSet and a headless Service
-/// per server, a kustomization listing them, and a Secret template holding the passwords and every
-/// connection string (so pointing a service at a managed database or a real Kafka cluster is a change to
+/// per server, a kustomization listing them, and a Secret template holding the passwords, the services'
+/// secrets (admin token, token signing key) and every connection string (so pointing a service at a managed database or a real Kafka cluster is a change to
 /// the Secret, not to the manifests). The template is left out of the kustomization on purpose, so its
 /// placeholders can never reach a cluster by accident.
 /// </summary>
@@ -51,6 +51,9 @@ public static class KubernetesPublisher
     /// <summary>The placeholder a password has in the template; the same word everywhere, so one replacement fills in every use.</summary>
     public static string Placeholder(Resource server) => "REPLACE_WITH_" + DeploymentModel.PasswordVariable(server);
 
+    /// <summary>The placeholder a service secret has in the template, e.g. <c>REPLACE_WITH_ADMIN_TOKEN</c>.</summary>
+    public static string Placeholder(ProjectSecret secret) => "REPLACE_WITH_" + DeploymentModel.SecretVariable(secret);
+
     private static string SecretTemplate(DeploymentModel model)
     {
         var data = new Map();
@@ -59,7 +62,12 @@ public static class KubernetesPublisher
             data[DeploymentModel.PasswordKey(server)] = Placeholder(server);
         }
 
-        foreach (var (key, value) in model.Projects.SelectMany(p => model.Environment(p, Placeholder)).Where(e => e.Key.StartsWith(ConnectionStringPrefix, StringComparison.Ordinal)))
+        foreach (var serviceSecret in model.Secrets)
+        {
+            data[serviceSecret.Name] = Placeholder(serviceSecret);
+        }
+
+        foreach (var (key, value) in model.Projects.SelectMany(p => model.Environment(p, Placeholder, Placeholder)).Where(e => e.Key.StartsWith(ConnectionStringPrefix, StringComparison.Ordinal)))
         {
             data[key] = value;
         }
@@ -73,20 +81,25 @@ public static class KubernetesPublisher
             ["stringData"] = data,
         };
         var placeholders = string.Join(", ", model.PasswordProtected.Select(Placeholder));
+        var secrets = string.Join(", ", model.Secrets.Select(Placeholder));
         return Yaml.Write(
             [
                 $"A template, not a secret: copy it outside the repository, replace {placeholders} with real passwords",
                 "(letters and digits: they are embedded in connection strings), point the connection strings at managed",
-                "servers or a real Kafka cluster where production has them, then: kubectl apply -f <your copy>.",
+                $"servers or a real Kafka cluster where production has them, replace {secrets} with",
+                "random values (openssl rand -hex 32), then: kubectl apply -f <your copy>.",
             ],
             secret);
     }
 
     private static object[] Project(DeploymentModel model, ProjectResource project)
     {
-        // Connection strings carry passwords and differ per environment: they come from the Secret; service URLs are plain values.
-        var environment = model.Environment(project, Placeholder).Select(e => e.Key.StartsWith(ConnectionStringPrefix, StringComparison.Ordinal)
-            ? FromSecret(e.Key, e.Key)
+        // Connection strings carry passwords and differ per environment: they come from the Secret, as do the
+        // service's own secrets; service URLs are plain values.
+        var secrets = project.Secrets.ToDictionary(s => s.EnvironmentKey, s => s.Name);
+        var environment = model.Environment(project, Placeholder, Placeholder).Select(e =>
+            e.Key.StartsWith(ConnectionStringPrefix, StringComparison.Ordinal) ? FromSecret(e.Key, e.Key)
+            : secrets.TryGetValue(e.Key, out var secret) ? FromSecret(e.Key, secret)
             : new Map { ["name"] = e.Key, ["value"] = e.Value });
         var container = new Map
         {

@@ -91,6 +91,31 @@ public class ComposePublisherTests
     }
 
     [Fact]
+    public void ServiceSecretsAreRequiredVariablesNeverValues()
+    {
+        // The secrets the AppHost generates locally; a deployment without them has no admin path and no token sign-in.
+        var expected = new Dictionary<string, (string Key, string Variable)>
+        {
+            ["collector"] = ("Collector__AdminToken", "ADMIN_TOKEN"),
+            ["api"] = ("Api__Jwt__SigningKey", "JWT_SIGNING_KEY"),
+        };
+        foreach (var (service, (key, variable)) in expected)
+        {
+            var environment = Services.Map(service).Map("environment").Strings();
+            Assert.Equal($"${{{variable}:?set {variable}, see deploy/README.md}}", environment[key]);
+        }
+
+        foreach (var project in _model.Resources.OfType<ProjectResource>().Where(p => !expected.ContainsKey(p.Name)))
+        {
+            var environment = Services.Map(project.Name).Map("environment").Strings();
+            Assert.DoesNotContain(environment.Keys, k => k is "Collector__AdminToken" or "Api__Jwt__SigningKey");
+        }
+
+        var usage = Published.Files(_model)[ComposePublisher.FileName].Split('\n')[1];
+        Assert.Contains("ADMIN_TOKEN=... JWT_SIGNING_KEY=...", usage);
+    }
+
+    [Fact]
     public void DependsOnMirrorsWaitForAndWaitsUntilHealthy()
     {
         foreach (var resource in _model.Resources.Where(r => Services.Has(r.Name)))

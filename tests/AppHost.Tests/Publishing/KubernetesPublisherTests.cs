@@ -106,6 +106,22 @@ public class KubernetesPublisherTests
     }
 
     [Fact]
+    public void ServiceSecretsComeFromTheSecretWhoseTemplateHoldsPlaceholders()
+    {
+        var secret = Documents.Find("Secret", KubernetesPublisher.SecretName).Map("stringData").Strings();
+        Assert.Equal("REPLACE_WITH_ADMIN_TOKEN", secret["admin-token"]);
+        Assert.Equal("REPLACE_WITH_JWT_SIGNING_KEY", secret["jwt-signing-key"]);
+        foreach (var (service, key, secretKey) in new[] { ("collector", "Collector__AdminToken", "admin-token"), ("api", "Api__Jwt__SigningKey", "jwt-signing-key") })
+        {
+            var container = (YamlMappingNode)Documents.Find("Deployment", service).Map("spec").Map("template").Map("spec").Sequence("containers")[0];
+            var entry = Assert.Single(container.Sequence("env").Cast<YamlMappingNode>(), e => e.Text("name") == key);
+            Assert.Equal(KubernetesPublisher.SecretName, entry.Map("valueFrom").Map("secretKeyRef").Text("name"));
+            Assert.Equal(secretKey, entry.Map("valueFrom").Map("secretKeyRef").Text("key"));
+            Assert.False(entry.Has("value"));
+        }
+    }
+
+    [Fact]
     public void ServersAreStatefulSetsWithAGoverningHeadlessService()
     {
         var servers = _model.Resources.Where(r => r is ClickHouseResource or PostgresServerResource or KafkaResource).ToList();
