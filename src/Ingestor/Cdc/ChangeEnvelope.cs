@@ -7,9 +7,9 @@ namespace Ingestor.Cdc;
 /// One change record on a table's topic (Debezium-like). The Kafka key is the JSON object of the key
 /// columns' values (<see cref="ChangeEnvelope.KeyOf"/>), so one row's changes stay in one partition, in order.
 /// </summary>
-/// <param name="Op"><c>c</c> insert, <c>u</c> update, <c>d</c> delete, <c>r</c> row read by a snapshot.</param>
-/// <param name="Before">Old values: the key columns (all columns under REPLICA IDENTITY FULL); null for c and r.</param>
-/// <param name="After">New values; null for d. A column missing from an update's After is an unchanged TOASTed value: keep the stored one.</param>
+/// <param name="Op"><c>c</c> insert, <c>u</c> update, <c>d</c> delete, <c>r</c> row read by a snapshot, <c>t</c> the table truncated.</param>
+/// <param name="Before">Old values: the key columns (all columns under REPLICA IDENTITY FULL); null for c, r and t.</param>
+/// <param name="After">New values; null for d and t. A column missing from an update's After is an unchanged TOASTed value: keep the stored one.</param>
 /// <param name="Columns">The relation's columns as PostgreSQL describes them now, in table order.</param>
 /// <remarks>
 /// Values are PostgreSQL's text output, except timestamptz, normalised to UTC ISO 8601 with a <c>Z</c>
@@ -23,7 +23,7 @@ public sealed record ChangeEnvelope(
     IReadOnlyList<ChangeColumn> Columns,
     string TenantId)
 {
-    public const string Insert = "c", Update = "u", Delete = "d", Read = "r";
+    public const string Insert = "c", Update = "u", Delete = "d", Read = "r", Truncate = "t";
 
     public static byte[] KeyOf(IReadOnlyList<ChangeColumn> columns, IReadOnlyDictionary<string, string?> values)
     {

@@ -56,7 +56,7 @@ public sealed class ApplyBadInputTests(ApplyPlatform platform)
         Assert.Equal(10, reasons.Count);
         Assert.StartsWith("The record is not a change envelope: ", reasons[0].Reason);
         Assert.Equal(("op", "op is required."), reasons[1]);
-        Assert.Equal(("op", "Unknown op 'x' (expected c, u, d or r)."), reasons[2]);
+        Assert.Equal(("op", "Unknown op 'x' (expected c, u, d, r or t)."), reasons[2]);
         Assert.Equal(("after.id", "Key column 'id' has no value in after."), reasons[3]);
         Assert.Equal(("after.n", "Column 'n': 'two' is not an int4."), reasons[4]);
         Assert.Equal(("after.at", "Column 'at': 'yesterday' is not a timestamptz ClickHouse can store (ISO 8601, 1970-2105)."), reasons[5]);

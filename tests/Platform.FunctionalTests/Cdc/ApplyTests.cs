@@ -144,4 +144,43 @@ public sealed class ApplyTests(ApplyPlatform platform)
         static string Row(string id, string status, string document) =>
             new System.Text.Json.Nodes.JsonObject { ["tenant_id"] = "acme", ["id"] = long.Parse(id, System.Globalization.CultureInfo.InvariantCulture), ["status"] = status, ["document"] = document }.ToJsonString();
     }
+
+    [Fact]
+    public async Task ATruncateHidesEveryRowVersionedBeforeItWheneverThatRowArrives()
+    {
+        const string table = "apply_truncated";
+        var columns = new[] { Column("id", "int8", key: true), Column("plan", "text") };
+        Dictionary<string, string?> Row(string id, string plan) => new() { ["id"] = id, ["plan"] = plan };
+        await platform.SendAsync(table, Change("c", table, 100, columns, after: Row("1", "free")), Change("c", table, 110, columns, after: Row("2", "team")));
+        await platform.AssertCurrentAsync(table, ["""{"tenant_id":"acme","id":1,"plan":"free"}""", """{"tenant_id":"acme","id":2,"plan":"team"}"""]);
+
+        // The truncate at 150, a row written after it, and one written before it that arrives late (its key's partition was behind).
+        await platform.SendAsync(table,
+            Change("t", table, 150, columns),
+            Change("c", table, 160, columns, after: Row("3", "business")),
+            Change("u", table, 120, columns, after: Row("2", "enterprise"), before: new() { ["id"] = "2" }));
+        await platform.AssertCurrentAsync(table, ["""{"tenant_id":"acme","id":3,"plan":"business"}"""]);
+
+        // Redelivered, the truncate changes nothing more; a key written again after it comes back. The rows stay in the table.
+        await platform.SendAsync(table, Change("t", table, 150, columns), Change("c", table, 170, columns, after: Row("1", "team")));
+        await platform.AssertCurrentAsync(table, ["""{"tenant_id":"acme","id":1,"plan":"team"}""", """{"tenant_id":"acme","id":3,"plan":"business"}"""]);
+        Assert.Equal("150\t0/96\tcdc_apply_truncated", await platform.ClickHouse.QueryScalarAsync(
+            "SELECT max(_version), any(_lsn), any(table_name) FROM cdc_truncations WHERE table_name = 'cdc_apply_truncated'"));
+    }
+
+    [Fact]
+    public async Task AViewFromBeforeTruncationsWereReplicatedIsBroughtUpToDateByTheFirstTruncate()
+    {
+        const string table = "apply_upgraded";
+        var columns = new[] { Column("id", "int8", key: true), Column("plan", "text") };
+        await platform.SendAsync(table, Change("c", table, 100, columns, after: new() { ["id"] = "1", ["plan"] = "free" }));
+        await platform.AssertCurrentAsync(table, ["""{"tenant_id":"acme","id":1,"plan":"free"}"""]);
+
+        // The view as an earlier release created it.
+        await platform.ClickHouse.ExecuteAsync("DROP TABLE cdc_apply_upgraded_current");
+        await platform.ClickHouse.ExecuteAsync("CREATE VIEW cdc_apply_upgraded_current AS SELECT tenant_id, id, plan FROM cdc_apply_upgraded FINAL WHERE is_deleted = 0");
+
+        await platform.SendAsync(table, Change("t", table, 200, columns), Change("c", table, 210, columns, after: new() { ["id"] = "2", ["plan"] = "team" }));
+        await platform.AssertCurrentAsync(table, ["""{"tenant_id":"acme","id":2,"plan":"team"}"""]);
+    }
 }

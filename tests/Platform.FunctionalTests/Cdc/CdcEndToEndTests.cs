@@ -17,7 +17,7 @@ public sealed class CdcPlatform : PlatformFixture
     protected override IReadOnlyDictionary<string, string?> Configuration => new Dictionary<string, string?>
     {
         ["Cdc:TenantId"] = TenantId,
-        ["Cdc:Tables"] = "e2e_accounts,e2e_items,e2e_snapshot,e2e_evolving,e2e_retyped,e2e_nopk",
+        ["Cdc:Tables"] = "e2e_accounts,e2e_items,e2e_snapshot,e2e_evolving,e2e_retyped,e2e_nopk,e2e_truncated",
     };
 
     public override async Task InitializeAsync()
@@ -29,11 +29,12 @@ public sealed class CdcPlatform : PlatformFixture
             CREATE TABLE e2e_evolving (id text PRIMARY KEY, label text NOT NULL);
             CREATE TABLE e2e_retyped (id bigint PRIMARY KEY, qty int NOT NULL);
             CREATE TABLE e2e_nopk (id bigint, note text);
+            CREATE TABLE e2e_truncated (id bigint PRIMARY KEY, note text NOT NULL);
             """);
         await RestartIngestorAsync();
 
         // Rows written before a table's snapshot ends arrive as snapshot rows (no transaction id): the tests start once every table streams.
-        foreach (var table in new[] { "e2e_accounts", "e2e_items", "e2e_evolving", "e2e_retyped" })
+        foreach (var table in new[] { "e2e_accounts", "e2e_items", "e2e_evolving", "e2e_retyped", "e2e_truncated" })
         {
             var status = await Eventually.MatchesAsync(() => TableStatusAsync(table), s => (string?)s?["status"] == "streaming", TimeSpan.FromSeconds(60));
             Assert.Equal("streaming", (string?)status?["status"]);
@@ -206,6 +207,26 @@ public sealed class CdcEndToEndTests(CdcPlatform platform) : IClassFixture<CdcPl
             """);
         await platform.AssertReplicatedAsync("e2e_evolving", "id, label, score");
         Assert.Equal(["a|before|7", "b|after|42"], await platform.ReplicatedAsync("e2e_evolving", "id, label, score"));
+    }
+
+    [Fact]
+    public async Task ATruncateEmptiesTheReplicatedTableAndRowsWrittenAfterItFlowOn()
+    {
+        await platform.ExecuteAsync("INSERT INTO e2e_truncated SELECT g, 'before ' || g FROM generate_series(1, 50) g");
+        await platform.AssertReplicatedAsync("e2e_truncated", "id, note");
+        Assert.Equal(50, (await platform.ReplicatedAsync("e2e_truncated", "id, note")).Count);
+
+        // A TRUNCATE and new rows in one transaction, then more: only the rows written after it remain.
+        await platform.ExecuteAsync("""
+            BEGIN;
+            TRUNCATE e2e_truncated;
+            INSERT INTO e2e_truncated VALUES (7, 'after, same key'), (60, 'after, same transaction');
+            COMMIT;
+            INSERT INTO e2e_truncated VALUES (61, 'after');
+            UPDATE e2e_truncated SET note = 'after, updated' WHERE id = 7;
+            """);
+        await platform.AssertReplicatedAsync("e2e_truncated", "id, note");
+        Assert.Equal(["7|after, updated", "60|after, same transaction", "61|after"], await platform.ReplicatedAsync("e2e_truncated", "id, note"));
     }
 
     [Fact]

@@ -320,16 +320,27 @@ public sealed class CdcApplyService(
                 continue;
             }
 
-            var row = await BuildRowAsync(table, change, latest, cancellationToken);
             plan.Done(change.Record);
-            plan.Rows.Add(row);
             plan.Applied++;
+            if (change.IsTruncate)
+            {
+                // Rows built before it are hidden by it; none of them may lend an update its unchanged values.
+                plan.Truncations.Add(TruncationRow(table, envelope));
+                plan.TruncatedSchema = table.Schema;
+                latest.Clear();
+            }
+            else
+            {
+                var row = await BuildRowAsync(table, change, latest, cancellationToken);
+                plan.Rows.Add(row);
+                if (!latest.TryGetValue(change.KeyText, out var previous) || previous.Version <= envelope.Source.Version)
+                {
+                    latest[change.KeyText] = (envelope.Source.Version, row);
+                }
+            }
+
             plan.MaxVersion = Math.Max(plan.MaxVersion, envelope.Source.Version);
             plan.MaxCommitTime = envelope.Source.CommitTime > plan.MaxCommitTime ? envelope.Source.CommitTime : plan.MaxCommitTime;
-            if (!latest.TryGetValue(change.KeyText, out var previous) || previous.Version <= envelope.Source.Version)
-            {
-                latest[change.KeyText] = (envelope.Source.Version, row);
-            }
         }
 
         return plan;
@@ -417,13 +428,32 @@ public sealed class CdcApplyService(
         return row;
     }
 
-    /// <summary>Inserts the plan's rows (once), then sends its dead letters; what succeeded is not repeated by a retry.</summary>
+    private JsonObject TruncationRow(TableApply table, ChangeEnvelope envelope) => new()
+    {
+        ["table_name"] = table.Table.ClickHouseTable,
+        ["tenant_id"] = _tenantId,
+        ["_version"] = envelope.Source.Version,
+        ["_lsn"] = envelope.Source.Lsn ?? "",
+        ["_commit_time"] = envelope.Source.CommitTime.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture),
+        ["_applied_at"] = time.GetUtcNow().UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture),
+    };
+
+    /// <summary>Inserts the plan's rows and truncations (once), then sends its dead letters; what succeeded is not repeated by a retry.</summary>
     private async Task StoreAsync(TableApply table, ApplyPlan plan, CancellationToken cancellationToken)
     {
         if (plan.Rows.Count > 0)
         {
             await store.InsertAsync(table.Table, plan.Rows, cancellationToken);
             plan.Rows.Clear();
+        }
+
+        if (plan.Truncations.Count > 0)
+        {
+            // Versions decide, so the order against the rows does not matter: a row from before a truncation stays hidden whenever it lands.
+            await store.InsertTruncationsAsync(table.Table, plan.TruncatedSchema!, plan.Truncations, cancellationToken);
+            logger.LogInformation("CDC TRUNCATE of {Table} applied at LSN {Lsn}: {View} holds only rows written after it",
+                table.Table.QualifiedName, plan.Truncations[^1]["_lsn"], table.Table.ClickHouseView);
+            plan.Truncations.Clear();
         }
 
         var topic = applyOptions.Value.DeadLetterTopic;
@@ -645,6 +675,11 @@ public sealed class CdcApplyService(
         public int Records { get; } = records;
 
         public List<JsonObject> Rows { get; } = [];
+
+        public List<JsonObject> Truncations { get; } = [];
+
+        /// <summary>The table's columns when its truncation was planned, for recreating its view (a failed attempt forgets the table's schema).</summary>
+        public CdcTableSchema? TruncatedSchema { get; set; }
 
         public Queue<Message<byte[], byte[]>> DeadLetters { get; } = new();
 

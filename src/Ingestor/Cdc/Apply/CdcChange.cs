@@ -36,6 +36,8 @@ public sealed class CdcChange
 
     public bool IsDelete => Envelope?.Op == ChangeEnvelope.Delete;
 
+    public bool IsTruncate => Envelope?.Op == ChangeEnvelope.Truncate;
+
     /// <summary>Reads and checks a record of <paramref name="table"/>'s topic for <paramref name="tenantId"/>.</summary>
     public static CdcChange Parse(ConsumeResult<byte[], byte[]> record, CdcTable table, string tenantId)
     {
@@ -57,6 +59,11 @@ public sealed class CdcChange
         if (Check(envelope, table, tenantId) is { } refusal)
         {
             return Refuse(record, refusal.Reason, refusal.Field);
+        }
+
+        if (envelope.Op == ChangeEnvelope.Truncate)
+        {
+            return new CdcChange(record) { Envelope = envelope };
         }
 
         var source = envelope.Op == ChangeEnvelope.Delete ? envelope.Before! : envelope.After!;
@@ -127,9 +134,9 @@ public sealed class CdcChange
             return ("op is required.", "op");
         }
 
-        if (envelope.Op is not (ChangeEnvelope.Insert or ChangeEnvelope.Update or ChangeEnvelope.Delete or ChangeEnvelope.Read))
+        if (envelope.Op is not (ChangeEnvelope.Insert or ChangeEnvelope.Update or ChangeEnvelope.Delete or ChangeEnvelope.Read or ChangeEnvelope.Truncate))
         {
-            return ($"Unknown op '{Short(envelope.Op)}' (expected c, u, d or r).", "op");
+            return ($"Unknown op '{Short(envelope.Op)}' (expected c, u, d, r or t).", "op");
         }
 
         if (envelope.TenantId is null or "")
@@ -180,6 +187,7 @@ public sealed class CdcChange
 
         return envelope.Op switch
         {
+            ChangeEnvelope.Truncate => null,
             ChangeEnvelope.Delete when envelope.Before is null => ("A delete needs before (its key values).", "before"),
             not ChangeEnvelope.Delete when envelope.After is null => ($"An op '{envelope.Op}' change needs after.", "after"),
             _ => null,

@@ -7,12 +7,14 @@ namespace Ingestor.Cdc.Apply;
 
 /// <summary>
 /// The apply side's ClickHouse statements: a replicated table's DDL (created from its first envelope,
-/// extended by added columns), its view of current rows, the <c>cdc_columns</c> record, stored-row lookups
-/// for unchanged TOASTed values, and the inserts. Every statement is safe to repeat after a failure.
+/// extended by added columns), its view of current rows (after its latest truncation), the <c>cdc_columns</c>
+/// record, stored-row lookups for unchanged TOASTed values, and the inserts. Every statement is safe to repeat
+/// after a failure.
 /// </summary>
 public sealed class CdcClickHouse(ClickHouseClient client, TimeProvider time)
 {
     private const string ColumnsTable = "cdc_columns";
+    private const string TruncationsTable = "cdc_truncations";
 
     private string Db => client.Database;
 
@@ -122,6 +124,7 @@ public sealed class CdcClickHouse(ClickHouseClient client, TimeProvider time)
             SELECT {string.Join(", ", columns.Select(ClickHouseSql.Identifier))}
             FROM {Qualified(table.ClickHouseTable)}
             WHERE tenant_id = {ClickHouseSql.Literal(tenantId)} AND {where} AND _version < {version.ToString(CultureInfo.InvariantCulture)} AND is_deleted = 0
+              AND {AfterTruncation(table)}
             ORDER BY _version DESC
             LIMIT 1
             """, CdcApplyJsonContext.Default.JsonObject, cancellationToken: cancellationToken);
@@ -147,13 +150,31 @@ public sealed class CdcClickHouse(ClickHouseClient client, TimeProvider time)
     public Task<int> InsertAsync(CdcTable table, IReadOnlyCollection<JsonObject> rows, CancellationToken cancellationToken) =>
         client.InsertAsync(Qualified(table.ClickHouseTable), rows, CdcApplyJsonContext.Default.JsonObject, cancellationToken);
 
+    /// <summary>Records truncations, first recreating a view from before truncations were replicated (it would still show the old rows).</summary>
+    public async Task InsertTruncationsAsync(CdcTable table, CdcTableSchema schema, IReadOnlyCollection<JsonObject> truncations, CancellationToken cancellationToken)
+    {
+        var view = await client.QueryScalarAsync(
+            $"SELECT create_table_query FROM system.tables WHERE database = {ClickHouseSql.Literal(client.Settings.Database)} AND name = {ClickHouseSql.Literal(table.ClickHouseView)}",
+            cancellationToken: cancellationToken);
+        if (!view.Contains(TruncationsTable, StringComparison.Ordinal))
+        {
+            await CreateViewAsync(table, schema, cancellationToken);
+        }
+
+        await client.InsertAsync(Qualified(TruncationsTable), truncations, CdcApplyJsonContext.Default.JsonObject, cancellationToken);
+    }
+
+    /// <summary>Rows versioned after the table's latest truncation (every row when it was never truncated: max() of nothing is 0).</summary>
+    private string AfterTruncation(CdcTable table) =>
+        $"_version > (SELECT max(_version) FROM {Qualified(TruncationsTable)} WHERE table_name = {ClickHouseSql.Literal(table.ClickHouseTable)})";
+
     private async Task CreateViewAsync(CdcTable table, CdcTableSchema schema, CancellationToken cancellationToken)
     {
         // 18.16 has no CREATE OR REPLACE VIEW: for a moment between the two, the view is missing.
         await client.ExecuteAsync($"DROP TABLE IF EXISTS {Qualified(table.ClickHouseView)}", cancellationToken: cancellationToken);
         var columns = string.Join(", ", schema.Columns.OrderBy(c => c.Position).Select(c => ClickHouseSql.Identifier(c.Name)));
         await client.ExecuteAsync(
-            $"CREATE VIEW {Qualified(table.ClickHouseView)} AS SELECT tenant_id, {columns} FROM {Qualified(table.ClickHouseTable)} FINAL WHERE is_deleted = 0",
+            $"CREATE VIEW {Qualified(table.ClickHouseView)} AS SELECT tenant_id, {columns} FROM {Qualified(table.ClickHouseTable)} FINAL WHERE is_deleted = 0 AND {AfterTruncation(table)}",
             cancellationToken: cancellationToken);
     }
 

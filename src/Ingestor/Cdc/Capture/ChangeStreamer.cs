@@ -102,12 +102,10 @@ public sealed class ChangeStreamer(
                         break;
 
                     case TruncateMessage truncate:
+                        // No keys: the apply side hides every row versioned before this position.
                         foreach (var truncated in truncate.Relations.Select(Captured).OfType<Relation>())
                         {
-                            // Not replicated (ClickHouse cannot tell which keys went), but never silently: the operator re-snapshots.
-                            logger.LogError(
-                                "TRUNCATE of {Table} is not replicated: its ClickHouse table keeps the old rows. Truncate {ClickHouseTable} and delete the table's row in cdc_snapshots, then restart the Ingestor to snapshot it again",
-                                truncated.Table, truncated.Table.ClickHouseTable);
+                            Produce(transaction, truncated, ChangeEnvelope.Truncate, null, null, message.WalStart);
                         }
 
                         break;
