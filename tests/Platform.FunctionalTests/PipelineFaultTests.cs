@@ -169,11 +169,7 @@ public sealed class PipelineFaultTests(ITestOutputHelper output) : IAsyncLifetim
         return observer.Committed(partitions, TimeSpan.FromSeconds(10)).Sum(c => Math.Max(0, c.Offset.Value));
     }
 
-    private string IngestorLog()
-    {
-        using var stream = new FileStream(_platform.App.Logs.PathOf("ingestor"), FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
-        return new StreamReader(stream).ReadToEnd();
-    }
+    private string IngestorLog() => _platform.LogOf("ingestor");
 
     private sealed class FaultPlatform : PlatformFixture
     {

@@ -85,6 +85,13 @@ public class PlatformFixture : IAsyncLifetime
 
     public HttpClient CreateHttpClient(string resource) => CreateHttpClient(App, resource);
 
+    /// <summary>What the resource has logged so far.</summary>
+    public string LogOf(string resource)
+    {
+        using var stream = new FileStream(App.Logs.PathOf(resource), FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+        return new StreamReader(stream).ReadToEnd();
+    }
+
     public static HttpClient CreateHttpClient(DistributedApplication app, string resource) =>
         new() { BaseAddress = new Uri(((ProjectResource)app[resource]).Url), Timeout = TimeSpan.FromSeconds(30) };
 

@@ -489,11 +489,7 @@ public sealed class CaptureTests(CaptureTests.CapturePlatform platform, ITestOut
             return (string)(await HealthAsync(client))["status"]!;
         }
 
-        public string IngestorLog()
-        {
-            using var stream = new FileStream(App.Logs.PathOf("ingestor"), FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
-            return new StreamReader(stream).ReadToEnd();
-        }
+        public string IngestorLog() => LogOf("ingestor");
 
         private static async Task<JsonObject> HealthAsync(HttpClient client)
         {
