@@ -59,6 +59,12 @@ public sealed class KafkaResource(string name) : Resource(name)
     /// <summary>Makes the mock cluster's broker answer every request this much later (for slow-network tests).</summary>
     public void SetBrokerRoundTripTime(TimeSpan rtt) => RunningMock().SetBrokerRoundTripTime(MockKafkaCluster.FirstBrokerId, rtt);
 
+    /// <summary>
+    /// The mock cluster refuses the next <paramref name="count"/> offset commits, whoever sends them, with a
+    /// permanent error (OFFSET_METADATA_TOO_LARGE): the committing client sees the commit fail (for tests).
+    /// </summary>
+    public void FailOffsetCommits(int count) => RunningMock().FailRequests(apiKey: 8, count, error: 12);
+
     private MockKafkaCluster RunningMock() => _mock ?? throw new InvalidOperationException(IsExternal
         ? $"{Name} is an external Kafka cluster; only the in-memory mock cluster can be taken down or slowed from here."
         : $"{Name} is not running.");

@@ -79,6 +79,10 @@ internal sealed class MockKafkaCluster : IDisposable
     public void SetBrokerRoundTripTime(int brokerId, TimeSpan rtt) =>
         Check(rd_kafka_mock_broker_set_rtt(_cluster, brokerId, (int)rtt.TotalMilliseconds), $"set the round-trip time of broker {brokerId}");
 
+    /// <summary>The broker answers the next <paramref name="count"/> requests of this API (e.g. 8, OffsetCommit) with <paramref name="error"/>.</summary>
+    public void FailRequests(short apiKey, int count, int error) =>
+        Check(rd_kafka_mock_push_request_errors_array(_cluster, apiKey, count, Enumerable.Repeat(error, count).ToArray()), $"fail {count} requests of API {apiKey}");
+
     public void Dispose()
     {
         foreach (var brokerId in Enumerable.Range(FirstBrokerId, BootstrapServers.Split(',').Length))
@@ -197,6 +201,9 @@ internal sealed class MockKafkaCluster : IDisposable
 
     [DllImport(Library)]
     private static extern int rd_kafka_mock_broker_set_up(ClusterHandle mcluster, int broker_id);
+
+    [DllImport(Library)]
+    private static extern int rd_kafka_mock_push_request_errors_array(ClusterHandle mcluster, short api_key, nint cnt, int[] errors);
 
     [DllImport(Library)]
     private static extern int rd_kafka_mock_broker_set_rtt(ClusterHandle mcluster, int broker_id, int rtt_ms);

@@ -36,6 +36,7 @@ public sealed class EventConsumer(
 
     private readonly EventBatch _batch = new();
     private readonly HashSet<TopicPartition> _paused = [];
+    private readonly OwedCommits _owed = new(TimeProvider.System, TimeSpan.FromSeconds(1));
     private Outage? _outage;
 
     protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
@@ -89,6 +90,8 @@ public sealed class EventConsumer(
                 {
                     await TryStoreAndCommitAsync(consumer, stoppingToken);
                 }
+
+                RetryOwedCommits(consumer);
             }
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
@@ -222,18 +225,30 @@ public sealed class EventConsumer(
     {
         try
         {
-            if (_batch.Offsets.Count > 0)
+            _owed.Commit(consumer, _batch.Offsets.Select(o => new TopicPartitionOffset(o.Key, o.Value)));
+        }
+        catch (KafkaException ex)
+        {
+            // Stored but not committed: committed again shortly; read again meanwhile (a rebalance), their copies fold by event id.
+            logger.LogWarning("Stored {Records} records but could not commit their offsets, retrying: {Error}", _batch.Records, ex.Error.Reason);
+        }
+
+        _batch.Clear();
+    }
+
+    private void RetryOwedCommits(IConsumer<byte[], byte[]> consumer)
+    {
+        try
+        {
+            if (_owed.RetryIfDue(consumer) is { Count: > 0 } committed)
             {
-                consumer.Commit(_batch.Offsets.Select(o => new TopicPartitionOffset(o.Key, o.Value)));
+                logger.LogInformation("Committed the offsets of {Partitions} partitions whose earlier commit failed", committed.Count);
             }
         }
         catch (KafkaException ex)
         {
-            // Stored but not committed: these records are read again later, and their copies fold by event id.
-            logger.LogWarning("Stored {Records} records but could not commit their offsets: {Error}", _batch.Records, ex.Error.Reason);
+            logger.LogDebug("Owed offsets of {Partitions} partitions still not committed: {Error}", _owed.Count, ex.Error.Reason);
         }
-
-        _batch.Clear();
     }
 
     /// <summary>One bounded attempt, for shutdown and rebalances: whatever is not stored stays uncommitted and is read again.</summary>
@@ -262,6 +277,7 @@ public sealed class EventConsumer(
         // ClickHouse answers at once, otherwise drop them from memory so the new owner reads them again.
         using var quick = new CancellationTokenSource(TimeSpan.FromSeconds(5));
         StoreAndCommitOrDrop(consumer, quick.Token, "Rebalance");
+        _owed.Forget(revoked.Select(r => r.TopicPartition));
         _paused.ExceptWith(revoked.Select(r => r.TopicPartition));
         _outage = null; // the batch is gone either way; the next failure pauses what is assigned then
     }

@@ -1,3 +1,4 @@
+using AppHost.Hosting;
 using Ingestor.Cdc;
 using Platform.Testing;
 using static Platform.FunctionalTests.Cdc.ApplyPlatform;
@@ -39,5 +40,26 @@ public sealed class ApplyOutageTests(ApplyPlatform platform)
         var done = await Eventually.MatchesAsync(platform.StatusAsync, s => TableStatus(s, table)["pendingChanges"]?.GetValue<long>() == 0, TimeSpan.FromSeconds(30));
         Assert.Equal(0, TableStatus(done, table)["pendingChanges"]!.GetValue<long>());
         Assert.NotEqual("stopped", TableStatus(done, table)["status"]!.GetValue<string>());
+    }
+
+    [Fact]
+    public async Task ChangesWhoseOffsetCommitFailedAreCommittedWithoutWaitingForMoreChanges()
+    {
+        const string table = "apply_commit";
+        ChangeColumn[] columns = [Column("id", "int8", key: true), Column("plan", "text")];
+        await platform.SendAsync(table, Change("c", table, 10, columns, after: new() { ["id"] = "1", ["plan"] = "free" }));
+        await platform.AssertCurrentAsync(table, ["""{"tenant_id":"acme","id":1,"plan":"free"}"""]);
+
+        // The broker refuses the next three offset commits: the change is applied, its offset owed.
+        ((KafkaResource)platform.App["kafka"]).FailOffsetCommits(3);
+        await platform.SendAsync(table, Change("u", table, 20, columns, after: new() { ["id"] = "1", ["plan"] = "team" }, before: new() { ["id"] = "1" }));
+        await platform.AssertCurrentAsync(table, ["""{"tenant_id":"acme","id":1,"plan":"team"}"""]);
+
+        // Nothing else arrives on the table, yet its offset is committed again until the broker takes it.
+        var log = await Eventually.MatchesAsync(() => Task.FromResult(platform.LogOf("ingestor")), l => l.Contains("whose earlier commit failed", StringComparison.Ordinal));
+        Assert.Contains("Applied 1 CDC records of public.apply_commit but could not commit their offsets, retrying", log);
+        Assert.Contains("whose earlier commit failed", log);
+        var done = await Eventually.MatchesAsync(platform.StatusAsync, s => TableStatus(s, table)["pendingChanges"]?.GetValue<long>() == 0, TimeSpan.FromSeconds(30));
+        Assert.Equal(0, TableStatus(done, table)["pendingChanges"]!.GetValue<long>());
     }
 }

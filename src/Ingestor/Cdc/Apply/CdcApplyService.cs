@@ -40,6 +40,7 @@ public sealed class CdcApplyService(
     private static readonly TimeSpan BrokerQueryTimeout = TimeSpan.FromSeconds(2);
 
     private readonly Dictionary<string, TableApply> _byTopic = new(StringComparer.Ordinal);
+    private readonly OwedCommits _owed = new(time, TimeSpan.FromSeconds(1));
 
     // What this member committed, per partition: the lag sample's floor when the brokers answer "no offset" during a rebalance.
     private readonly System.Collections.Concurrent.ConcurrentDictionary<TopicPartition, long> _committed = new();
@@ -120,6 +121,8 @@ public sealed class CdcApplyService(
                 {
                     await TryApplyAsync(consumer, table, stoppingToken);
                 }
+
+                RetryOwedCommits(consumer);
             }
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
@@ -475,16 +478,36 @@ public sealed class CdcApplyService(
 
         try
         {
-            consumer.Commit(offsets);
-            foreach (var offset in offsets)
+            RecordCommitted(_owed.Commit(consumer, offsets));
+        }
+        catch (KafkaException ex)
+        {
+            // Applied but not committed: committed again shortly; read again meanwhile (a rebalance), applying them again changes nothing.
+            logger.LogWarning("Applied {Records} CDC records of {Table} but could not commit their offsets, retrying: {Error}", plan.Records, table.Table.QualifiedName, ex.Error.Reason);
+        }
+    }
+
+    private void RetryOwedCommits(IConsumer<byte[], byte[]> consumer)
+    {
+        try
+        {
+            if (_owed.RetryIfDue(consumer) is { Count: > 0 } committed)
             {
-                _committed.AddOrUpdate(offset.TopicPartition, offset.Offset.Value, (_, old) => Math.Max(old, offset.Offset.Value));
+                RecordCommitted(committed);
+                logger.LogInformation("Committed the offsets of {Partitions} CDC partitions whose earlier commit failed", committed.Count);
             }
         }
         catch (KafkaException ex)
         {
-            // Applied but not committed: these records are read again later, and applying them again changes nothing.
-            logger.LogWarning("Applied {Records} CDC records of {Table} but could not commit their offsets: {Error}", plan.Records, table.Table.QualifiedName, ex.Error.Reason);
+            logger.LogDebug("Owed offsets of {Partitions} CDC partitions still not committed: {Error}", _owed.Count, ex.Error.Reason);
+        }
+    }
+
+    private void RecordCommitted(IEnumerable<TopicPartitionOffset> committed)
+    {
+        foreach (var offset in committed)
+        {
+            _committed.AddOrUpdate(offset.TopicPartition, offset.Offset.Value, (_, old) => Math.Max(old, offset.Offset.Value));
         }
     }
 
@@ -519,6 +542,8 @@ public sealed class CdcApplyService(
             table.Outage = null;
             table.Paused.ExceptWith(revoked.Select(r => r.TopicPartition));
         }
+
+        _owed.Forget(revoked.Select(r => r.TopicPartition));
     }
 
     /// <summary>Keeps a stopped table's partitions, and those of a table waiting to retry, paused (newly assigned ones too).</summary>
