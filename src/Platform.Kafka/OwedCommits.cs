@@ -1,4 +1,5 @@
 using Confluent.Kafka;
+using Microsoft.Extensions.Logging;
 
 namespace Platform.Kafka;
 
@@ -8,7 +9,7 @@ namespace Platform.Kafka;
 /// for as long as it stays quiet: reported as lag, and read again after a restart. Used from the consume
 /// loop only (not thread-safe); offsets only move forward.
 /// </summary>
-public sealed class OwedCommits(TimeProvider time, TimeSpan retryInterval)
+public sealed class OwedCommits(TimeProvider time, TimeSpan retryInterval, ILogger logger)
 {
     private readonly Dictionary<TopicPartition, long> _owed = [];
     private DateTimeOffset _retryAt;
@@ -46,9 +47,26 @@ public sealed class OwedCommits(TimeProvider time, TimeSpan retryInterval)
         return commit;
     }
 
-    /// <summary>Commits what is owed once the retry interval has passed; null when nothing was due.</summary>
-    public IReadOnlyList<TopicPartitionOffset>? RetryIfDue(IConsumer<byte[], byte[]> consumer) =>
-        _owed.Count > 0 && time.GetUtcNow() >= _retryAt ? Commit(consumer, []) : null;
+    /// <summary>Commits what is owed once the retry interval has passed; returns what was committed (none when nothing was due or the brokers refused again).</summary>
+    public IReadOnlyList<TopicPartitionOffset> RetryIfDue(IConsumer<byte[], byte[]> consumer)
+    {
+        if (_owed.Count == 0 || time.GetUtcNow() < _retryAt)
+        {
+            return [];
+        }
+
+        try
+        {
+            var committed = Commit(consumer, []);
+            logger.LogInformation("Committed the offsets of {Partitions} partitions whose earlier commit failed", committed.Count);
+            return committed;
+        }
+        catch (KafkaException ex)
+        {
+            logger.LogDebug("Owed offsets of {Partitions} partitions still not committed: {Error}", _owed.Count, ex.Error.Reason);
+            return [];
+        }
+    }
 
     /// <summary>Partitions taken away by a rebalance: their new owner reads from the last commit, so nothing is owed for them.</summary>
     public void Forget(IEnumerable<TopicPartition> revoked)

@@ -118,7 +118,8 @@ public sealed class TrendsQuery(TenantSources sources, MetricsQueryRunner runner
             ? (sets.Count("bucket_users"), sets.Total("bucket_users"), $", {sets.Union("branch_users")} AS bucket_users")
             : ("toUInt64(0)", "sum(bucket_events)", "");
         // Every query layer costs 18.16 a few milliseconds: rows of the rollup alone are grouped straight from its table.
-        var buckets = rollupRows is not null && branches.Count == 1
+        var rollupOnly = rollupRows is not null && branches.Count == 1;
+        var buckets = rollupOnly
             ? $"""
                 SELECT {rollupKeys}, sum({rollup!.Events}) AS bucket_events{(users ? $", {sets.Union(sets.RollupColumn)} AS bucket_users" : "")}
                 FROM {rollupRows}
@@ -132,7 +133,7 @@ public sealed class TrendsQuery(TenantSources sources, MetricsQueryRunner runner
                 )
                 GROUP BY bucket, series_event, series_key
                 """;
-        var sql = rollupRows is not null && branches.Count == 1 && rollup!.OneRowPerDay && request.Interval == Interval.Day
+        var sql = rollupOnly && rollup!.OneRowPerDay && request.Interval == Interval.Day
             // One row per day is one point per day: the whole answer is a single aggregation of the table's rows.
             ? $"""
                 SELECT {seriesEvent} AS series_event, {breakdown} AS series_key,

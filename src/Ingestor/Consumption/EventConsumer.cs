@@ -36,7 +36,7 @@ public sealed class EventConsumer(
 
     private readonly EventBatch _batch = new();
     private readonly HashSet<TopicPartition> _paused = [];
-    private readonly OwedCommits _owed = new(TimeProvider.System, TimeSpan.FromSeconds(1));
+    private readonly OwedCommits _owed = new(TimeProvider.System, TimeSpan.FromSeconds(1), logger);
     private Outage? _outage;
 
     protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
@@ -91,7 +91,7 @@ public sealed class EventConsumer(
                     await TryStoreAndCommitAsync(consumer, stoppingToken);
                 }
 
-                RetryOwedCommits(consumer);
+                _owed.RetryIfDue(consumer);
             }
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
@@ -234,21 +234,6 @@ public sealed class EventConsumer(
         }
 
         _batch.Clear();
-    }
-
-    private void RetryOwedCommits(IConsumer<byte[], byte[]> consumer)
-    {
-        try
-        {
-            if (_owed.RetryIfDue(consumer) is { Count: > 0 } committed)
-            {
-                logger.LogInformation("Committed the offsets of {Partitions} partitions whose earlier commit failed", committed.Count);
-            }
-        }
-        catch (KafkaException ex)
-        {
-            logger.LogDebug("Owed offsets of {Partitions} partitions still not committed: {Error}", _owed.Count, ex.Error.Reason);
-        }
     }
 
     /// <summary>One bounded attempt, for shutdown and rebalances: whatever is not stored stays uncommitted and is read again.</summary>

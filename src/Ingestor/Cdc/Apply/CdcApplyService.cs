@@ -40,7 +40,7 @@ public sealed class CdcApplyService(
     private static readonly TimeSpan BrokerQueryTimeout = TimeSpan.FromSeconds(2);
 
     private readonly Dictionary<string, TableApply> _byTopic = new(StringComparer.Ordinal);
-    private readonly OwedCommits _owed = new(time, TimeSpan.FromSeconds(1));
+    private readonly OwedCommits _owed = new(time, TimeSpan.FromSeconds(1), logger);
 
     // What this member committed, per partition: the lag sample's floor when the brokers answer "no offset" during a rebalance.
     private readonly System.Collections.Concurrent.ConcurrentDictionary<TopicPartition, long> _committed = new();
@@ -122,7 +122,7 @@ public sealed class CdcApplyService(
                     await TryApplyAsync(consumer, table, stoppingToken);
                 }
 
-                RetryOwedCommits(consumer);
+                RecordCommitted(_owed.RetryIfDue(consumer));
             }
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
@@ -425,9 +425,9 @@ public sealed class CdcApplyService(
         row["is_deleted"] = change.IsDelete ? 1 : 0;
         row["_op"] = envelope.Op;
         row["_lsn"] = source.Lsn ?? "";
-        row["_commit_time"] = source.CommitTime.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture);
+        row["_commit_time"] = DateTimeValue(source.CommitTime);
         row["_tx_id"] = source.TxId ?? 0;
-        row["_applied_at"] = time.GetUtcNow().UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture);
+        row["_applied_at"] = DateTimeValue(time.GetUtcNow());
         return row;
     }
 
@@ -437,9 +437,12 @@ public sealed class CdcApplyService(
         ["tenant_id"] = _tenantId,
         ["_version"] = envelope.Source.Version,
         ["_lsn"] = envelope.Source.Lsn ?? "",
-        ["_commit_time"] = envelope.Source.CommitTime.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture),
-        ["_applied_at"] = time.GetUtcNow().UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture),
+        ["_commit_time"] = DateTimeValue(envelope.Source.CommitTime),
+        ["_applied_at"] = DateTimeValue(time.GetUtcNow()),
     };
+
+    /// <summary>A DateTime('UTC') column's value as JSONEachRow takes it (whole seconds).</summary>
+    private static string DateTimeValue(DateTimeOffset value) => value.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture);
 
     /// <summary>Inserts the plan's rows and truncations (once), then sends its dead letters; what succeeded is not repeated by a retry.</summary>
     private async Task StoreAsync(TableApply table, ApplyPlan plan, CancellationToken cancellationToken)
@@ -484,22 +487,6 @@ public sealed class CdcApplyService(
         {
             // Applied but not committed: committed again shortly; read again meanwhile (a rebalance), applying them again changes nothing.
             logger.LogWarning("Applied {Records} CDC records of {Table} but could not commit their offsets, retrying: {Error}", plan.Records, table.Table.QualifiedName, ex.Error.Reason);
-        }
-    }
-
-    private void RetryOwedCommits(IConsumer<byte[], byte[]> consumer)
-    {
-        try
-        {
-            if (_owed.RetryIfDue(consumer) is { Count: > 0 } committed)
-            {
-                RecordCommitted(committed);
-                logger.LogInformation("Committed the offsets of {Partitions} CDC partitions whose earlier commit failed", committed.Count);
-            }
-        }
-        catch (KafkaException ex)
-        {
-            logger.LogDebug("Owed offsets of {Partitions} CDC partitions still not committed: {Error}", _owed.Count, ex.Error.Reason);
         }
     }
 
