@@ -1,42 +1,52 @@
-using AppHost.Hosting;
-using Microsoft.Extensions.Configuration;
+using AppHost.Demo;
+using AppHost.Infrastructure;
+using AppHost.Lifecycle;
+using Aspire.Hosting;
+using Aspire.Hosting.ApplicationModel;
+using Aspire.Hosting.Testing;
 using Npgsql;
+using Microsoft.Extensions.DependencyInjection;
+using Platform.Testing;
 
 namespace AppHost.Tests;
 
-/// <summary>The demo product database on a real PostgreSQL that the AppHost's own resource starts: schema, seed, writer.</summary>
+/// <summary>The demo product database on a real PostgreSQL, declared as the AppHost declares it: schema, seed, writer.</summary>
 public sealed class DemoProductTests : IAsyncLifetime
 {
-    private readonly string _state = Path.Combine(Path.GetTempPath(), "demo-product-test-" + Guid.NewGuid().ToString("N"));
-    private ResourceContext _context = null!;
-    private PostgresServerResource _server = null!;
-    private PostgresDatabaseResource _database = null!;
+    private string _state = "";
+    private DistributedApplication _app = null!;
+    private IResourceBuilder<DemoWriterResource> _writer = null!;
+    private string _connectionString = "";
 
     public async Task InitializeAsync()
     {
-        var options = new AppHostOptions { StateDirectory = _state, PreferFixedPorts = false, ConsoleLogs = false };
-        _context = new ResourceContext(options, new ConfigurationBuilder().Build(), new LogSink(Path.Combine(_state, "logs"), false),
-            new ProcessTracker(_state), new PortAllocator(false));
-        _server = new PostgresServerResource("postgres");
-        _server.AllocatePorts(_context);
-        await _server.StartAsync(_context, CancellationToken.None);
-        _database = new PostgresDatabaseResource("app", _server);
-        await _database.StartAsync(_context, CancellationToken.None);
+        _state = await TestState.NewDirectoryAsync("demo-product");
+        var builder = DistributedApplicationTestingBuilder.Create([], (options, _) => options.DisableDashboard = true);
+        var options = new PlatformOptions { StateDirectory = _state, FixedPorts = false };
+        options.PrepareStateDirectory();
+        var database = builder.AddPlatformPostgres("postgres", options).AddDatabase("app");
+        // Explicit start: the writer runs only in the test that starts it.
+        _writer = builder.AddTask(new DemoWriterResource("demo-writer", database.Resource, TimeSpan.FromMilliseconds(100))).WaitFor(database).WithExplicitStart();
+        _app = builder.Build();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(2));
+        await _app.StartAsync(timeout.Token);
+        await _app.ResourceNotifications.WaitForResourceHealthyAsync("app", timeout.Token);
+        _connectionString = (await database.Resource.GetConnectionStringAsync(timeout.Token))!;
     }
 
     public async Task DisposeAsync()
     {
-        await _server.StopAsync(_context);
-        _context.Logs.Dispose();
-        Directory.Delete(_state, recursive: true);
+        await _app.StopAsync();
+        await _app.DisposeAsync();
+        TestState.Delete(_state);
     }
 
     [Fact]
     public async Task TheSchemaIsCreatedAndSeededOnceHoweverOftenTheAppHostStarts()
     {
-        await new ProductSchemaResource("app-schema", _database, seed: true).StartAsync(_context, CancellationToken.None);
+        await ProductSchemaResource.CreateAsync(_connectionString, seed: true, CancellationToken.None);
         await ExecuteAsync("UPDATE accounts SET plan = 'enterprise' WHERE id = 1");
-        await new ProductSchemaResource("app-schema", _database, seed: true).StartAsync(_context, CancellationToken.None);
+        await ProductSchemaResource.CreateAsync(_connectionString, seed: true, CancellationToken.None);
 
         Assert.Equal(ProductSchemaResource.SeedAccounts, await CountAsync("SELECT count(*) FROM accounts"));
         Assert.Equal(Enumerable.Range(0, 25).Select(i => $"user-{i:00}"), await TextsAsync("SELECT id FROM users ORDER BY id"));
@@ -52,7 +62,7 @@ public sealed class DemoProductTests : IAsyncLifetime
     [Fact]
     public async Task WithoutDemoDataTheTablesAreCreatedEmpty()
     {
-        await new ProductSchemaResource("app-schema", _database, seed: false).StartAsync(_context, CancellationToken.None);
+        await ProductSchemaResource.CreateAsync(_connectionString, seed: false, CancellationToken.None);
 
         Assert.Equal(0, await CountAsync("SELECT (SELECT count(*) FROM accounts) + (SELECT count(*) FROM users) + (SELECT count(*) FROM subscriptions)"));
     }
@@ -60,8 +70,8 @@ public sealed class DemoProductTests : IAsyncLifetime
     [Fact]
     public async Task TheWriterSignsUpChangesPlansAndSeatsCancelsAndDeletes()
     {
-        await new ProductSchemaResource("app-schema", _database, seed: true).StartAsync(_context, CancellationToken.None);
-        await using var dataSource = NpgsqlDataSource.Create(_database.ConnectionString!);
+        await ProductSchemaResource.CreateAsync(_connectionString, seed: true, CancellationToken.None);
+        await using var dataSource = NpgsqlDataSource.Create(_connectionString);
 
         var changes = new List<string>();
         for (var step = 0; step < 20; step++)
@@ -87,31 +97,30 @@ public sealed class DemoProductTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task TheWriterRunsInTheBackgroundAndStopsCleanly()
+    public async Task TheWriterRunsInTheBackgroundAndStopsWithTheAppHost()
     {
-        await new ProductSchemaResource("app-schema", _database, seed: true).StartAsync(_context, CancellationToken.None);
-        var writer = new DemoWriterResource("demo-writer", _database, TimeSpan.FromMilliseconds(100));
-
-        await writer.StartAsync(_context, CancellationToken.None);
+        await ProductSchemaResource.CreateAsync(_connectionString, seed: true, CancellationToken.None);
+        var commands = _app.Services.GetRequiredService<ResourceCommandService>();
+        Assert.True((await commands.ExecuteCommandAsync(_writer.Resource, KnownResourceCommands.StartCommand)).Success);
         var deadline = DateTime.UtcNow.AddSeconds(20);
-        while (writer.Changes < 3 && DateTime.UtcNow < deadline)
+        while (_writer.Resource.Changes < 3 && DateTime.UtcNow < deadline)
         {
             await Task.Delay(50);
         }
 
-        var stop = writer.StopAsync(_context);
-        Assert.Same(stop, await Task.WhenAny(stop, Task.Delay(TimeSpan.FromSeconds(10))));
+        var stop = _app.StopAsync();
+        Assert.Same(stop, await Task.WhenAny(stop, Task.Delay(TimeSpan.FromSeconds(30))));
         await stop;
-        var changes = writer.Changes;
+        var changes = _writer.Resource.Changes;
         await Task.Delay(300);
 
         Assert.True(changes >= 3, $"{changes} changes");
-        Assert.Equal(changes, writer.Changes);
+        Assert.Equal(changes, _writer.Resource.Changes);
     }
 
     private async Task ExecuteAsync(string sql)
     {
-        await using var connection = new NpgsqlConnection(_database.ConnectionString);
+        await using var connection = new NpgsqlConnection(_connectionString);
         await connection.OpenAsync();
         await using var command = new NpgsqlCommand(sql, connection);
         await command.ExecuteNonQueryAsync();
@@ -119,7 +128,7 @@ public sealed class DemoProductTests : IAsyncLifetime
 
     private async Task<long> CountAsync(string sql)
     {
-        await using var connection = new NpgsqlConnection(_database.ConnectionString);
+        await using var connection = new NpgsqlConnection(_connectionString);
         await connection.OpenAsync();
         await using var command = new NpgsqlCommand(sql, connection);
         return Convert.ToInt64(await command.ExecuteScalarAsync());
@@ -127,7 +136,7 @@ public sealed class DemoProductTests : IAsyncLifetime
 
     private async Task<List<string>> TextsAsync(string sql)
     {
-        await using var connection = new NpgsqlConnection(_database.ConnectionString);
+        await using var connection = new NpgsqlConnection(_connectionString);
         await connection.OpenAsync();
         await using var command = new NpgsqlCommand(sql, connection);
         await using var reader = await command.ExecuteReaderAsync();

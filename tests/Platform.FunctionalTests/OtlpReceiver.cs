@@ -15,7 +15,7 @@ internal sealed class OtlpReceiver : IDisposable
 
     public OtlpReceiver()
     {
-        Port = new AppHost.Hosting.PortAllocator(false).Allocate(0);
+        Port = new AppHost.PlatformOptions { StateDirectory = "", FixedPorts = false }.Port(0);
         _listener.Prefixes.Add($"http://127.0.0.1:{Port}/");
         _listener.Start();
         _ = Task.Run(ServeAsync);

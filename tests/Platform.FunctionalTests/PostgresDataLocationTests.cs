@@ -1,4 +1,8 @@
-using AppHost.Hosting;
+using AppHost;
+using AppHost.Infrastructure;
+using Aspire.Hosting;
+using Aspire.Hosting.ApplicationModel;
+using Aspire.Hosting.Testing;
 using Npgsql;
 using Platform.Testing;
 
@@ -16,21 +20,20 @@ public sealed class PostgresDataLocationTests() : StateFolderTest("private-state
     [Fact]
     public async Task PostgresComesUpAndKeepsItsDataWhenItsUserCannotEnterTheStateFolder()
     {
-        string? dataDirectory;
-        await using (var first = Start(out var server))
+        var locationFile = Path.Combine(State, "postgres", "data-location");
+        string? dataDirectory = null;
+        await using (var first = await StartAsync())
         {
-            await first.StartAsync();
-            dataDirectory = server.DataDirectory;
-            await ExecuteAsync(first, "CREATE TABLE kept (x int); INSERT INTO kept VALUES (42)");
+            dataDirectory = File.Exists(locationFile) ? File.ReadAllText(locationFile).Trim() : null;
+            await ExecuteAsync(first.Connection, "CREATE TABLE kept (x int); INSERT INTO kept VALUES (42)");
         }
 
         try
         {
-            await using var second = Start(out _);
-            await second.StartAsync();
+            await using var second = await StartAsync();
 
-            Assert.Equal(42, await ExecuteAsync(second, "SELECT x FROM kept"));
-            if (PosixUser.IsRoot)
+            Assert.Equal(42, await ExecuteAsync(second.Connection, "SELECT x FROM kept"));
+            if (Environment.UserName == "root")
             {
                 Assert.StartsWith("/var/lib/platform-postgres/", dataDirectory);
                 Assert.Equal(dataDirectory, File.ReadAllText(Path.Combine(State, "postgres", "data-location")).Trim());
@@ -45,21 +48,33 @@ public sealed class PostgresDataLocationTests() : StateFolderTest("private-state
         }
     }
 
-    private DistributedApplication Start(out PostgresServerResource server)
+    private async Task<Running> StartAsync()
     {
-        var builder = new DistributedApplicationBuilder(
-            new AppHostOptions { StateDirectory = State, PreferFixedPorts = false, ConsoleLogs = false, Demo = false },
-            new Microsoft.Extensions.Configuration.ConfigurationBuilder().Build());
-        server = builder.AddPostgres("postgres");
-        server.AddDatabase(builder, "probe");
-        return builder.Build();
+        var builder = DistributedApplicationTestingBuilder.Create([], (options, _) => options.DisableDashboard = true);
+        var options = new PlatformOptions { StateDirectory = State, FixedPorts = false, Demo = false };
+        options.PrepareStateDirectory();
+        var probe = builder.AddPlatformPostgres("postgres", options).AddDatabase("probe");
+        var app = builder.Build();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(2));
+        await app.StartAsync(timeout.Token);
+        await app.ResourceNotifications.WaitForResourceHealthyAsync("probe", timeout.Token);
+        return new Running(app, (await probe.Resource.GetConnectionStringAsync(timeout.Token))!);
     }
 
-    private static async Task<object?> ExecuteAsync(DistributedApplication app, string sql)
+    private static async Task<object?> ExecuteAsync(string connectionString, string sql)
     {
-        await using var connection = new NpgsqlConnection(app["probe"].ConnectionString);
+        await using var connection = new NpgsqlConnection(connectionString);
         await connection.OpenAsync();
         await using var command = new NpgsqlCommand(sql, connection);
         return await command.ExecuteScalarAsync();
+    }
+
+    private sealed record Running(DistributedApplication App, string Connection) : IAsyncDisposable
+    {
+        public async ValueTask DisposeAsync()
+        {
+            await App.StopAsync();
+            await App.DisposeAsync();
+        }
     }
 }

@@ -1,10 +1,13 @@
-using AppHost.Hosting;
+using AppHost;
+using AppHost.Infrastructure;
+using Aspire.Hosting;
+using Aspire.Hosting.Testing;
 using Platform.ClickHouse;
 using Xunit;
 
 namespace Platform.Testing;
 
-/// <summary>A real ClickHouse server, started the way the AppHost starts it, alone, on a free port.</summary>
+/// <summary>A real ClickHouse server, declared the way the AppHost declares it, alone, on a free port.</summary>
 public sealed class ClickHouseFixture : IAsyncLifetime
 {
     private DistributedApplication? _app;
@@ -18,13 +21,16 @@ public sealed class ClickHouseFixture : IAsyncLifetime
     public async Task InitializeAsync()
     {
         _state = await TestState.NewDirectoryAsync("clickhouse");
-        var builder = new DistributedApplicationBuilder(
-            new AppHostOptions { StateDirectory = _state, PreferFixedPorts = false, ConsoleLogs = false, Demo = false },
-            new Microsoft.Extensions.Configuration.ConfigurationBuilder().Build());
-        var clickhouse = builder.AddClickHouse("clickhouse", database: "tests");
+        var builder = DistributedApplicationTestingBuilder.Create([], (options, _) => options.DisableDashboard = true);
+        var options = new PlatformOptions { StateDirectory = _state, FixedPorts = false, Demo = false };
+        options.PrepareStateDirectory();
+        var clickhouse = builder.AddClickHouse("clickhouse", database: "tests", options);
         _app = builder.Build();
-        await _app.StartAsync();
-        Client = new ClickHouseClient(new HttpClient(), ClickHouseConnectionSettings.Parse(clickhouse.ConnectionString!));
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(2));
+        await _app.StartAsync(timeout.Token);
+        await _app.ResourceNotifications.WaitForResourceHealthyAsync("clickhouse", timeout.Token);
+        var connectionString = await clickhouse.Resource.GetConnectionStringAsync(timeout.Token);
+        Client = new ClickHouseClient(new HttpClient(), ClickHouseConnectionSettings.Parse(connectionString!));
         await Client.ExecuteWithoutDatabaseAsync("CREATE DATABASE IF NOT EXISTS tests");
     }
 
@@ -32,6 +38,7 @@ public sealed class ClickHouseFixture : IAsyncLifetime
     {
         if (_app is not null)
         {
+            await _app.StopAsync();
             await _app.DisposeAsync();
         }
 

@@ -2,7 +2,6 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Text.Json.Serialization.Metadata;
-using AppHost.Hosting;
 using Confluent.Kafka;
 using Platform.ClickHouse;
 using Platform.Events;
@@ -17,7 +16,7 @@ public sealed record DeadLetterRecord(string TenantId, string Value, string Reas
 /// Looks behind the HTTP answers, over the wire: which rows of a tenant ClickHouse holds, and which
 /// dead letters Kafka holds, so a test can show that good events arrived and bad ones were kept.
 /// </summary>
-public sealed class PipelineProbe(DistributedApplication app)
+public sealed class PipelineProbe(PlatformApp app)
 {
     private static readonly JsonTypeInfo<JsonObject> RowType = (JsonTypeInfo<JsonObject>)JsonSerializerOptions.Default.GetTypeInfo(typeof(JsonObject));
 

@@ -2,35 +2,37 @@ using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json.Nodes;
 using AppHost;
-using AppHost.Hosting;
+using AppHost.Demo;
+using Aspire.Hosting;
+using Aspire.Hosting.Testing;
+using Microsoft.Extensions.DependencyInjection;
 using Npgsql;
 using Platform.Tenancy;
-using Microsoft.Extensions.Configuration;
 using Xunit;
 
 namespace Platform.Testing;
 
 /// <summary>
-/// Starts the AppHost's own application model (the same <see cref="PlatformModel"/>) with an isolated
-/// state folder and free ports, like Aspire.Hosting.Testing, and stops every process at the end.
+/// Starts the AppHost's own model (src/AppHost/Program.cs) with Aspire.Hosting.Testing, on an isolated
+/// state folder and free ports, waits until every service is healthy, and stops every process at the end.
 /// </summary>
 public class PlatformFixture : IAsyncLifetime
 {
-    private DistributedApplication? _app;
+    private PlatformApp? _app;
     private PipelineProbe? _probe;
 
-    public DistributedApplication App => _app ?? throw new InvalidOperationException("The platform is not started.");
+    public PlatformApp App => _app ?? throw new InvalidOperationException("The platform is not started.");
 
     public string StateDirectory { get; private set; } = "";
 
     public JsonObject Endpoints { get; private set; } = [];
 
-    public DemoCredentials Demo => ((DemoDataResource)App["demo"]).Credentials!;
+    public DemoCredentials Demo => App.Resource<DemoDataResource>("demo").Credentials!;
 
     public PipelineProbe Probe => _probe ??= new PipelineProbe(App);
 
     /// <summary>The admin token the AppHost generated for the Collector's admin path.</summary>
-    public string AdminToken => ((ProjectResource)App["collector"]).Secret("admin-token");
+    public string AdminToken => App.Secret("admin-token");
 
     protected virtual bool WithDemoData => true;
 
@@ -54,51 +56,25 @@ public class PlatformFixture : IAsyncLifetime
         TestState.Delete(StateDirectory);
     }
 
-    /// <summary>Starts the model on a state folder; the caller owns the result.</summary>
-    public async Task<DistributedApplication> StartAsync(string stateDirectory, bool fresh)
+    /// <summary>Starts the model on a state folder and waits until it is ready (endpoints.json written); the caller owns the result.</summary>
+    public async Task<PlatformApp> StartAsync(string stateDirectory, bool fresh)
     {
-        var options = new AppHostOptions
-        {
-            StateDirectory = stateDirectory,
-            Fresh = fresh,
-            Demo = WithDemoData,
-            PreferFixedPorts = false,
-            ConsoleLogs = false,
-        };
-        var builder = new DistributedApplicationBuilder(options,
-            new Microsoft.Extensions.Configuration.ConfigurationBuilder().AddInMemoryCollection(Configuration).Build());
-        builder.AddPlatform();
-        var app = builder.Build();
-        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(3));
-        try
-        {
-            await app.StartAsync(timeout.Token);
-        }
-        catch
-        {
-            await app.DisposeAsync();
-            throw;
-        }
-
-        return app;
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(4));
+        return await PlatformApp.StartAsync(stateDirectory, fresh, WithDemoData, Configuration, timeout.Token);
     }
 
     public HttpClient CreateHttpClient(string resource) => CreateHttpClient(App, resource);
 
     /// <summary>What the resource has logged so far.</summary>
-    public string LogOf(string resource)
-    {
-        using var stream = new FileStream(App.Logs.PathOf(resource), FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
-        return new StreamReader(stream).ReadToEnd();
-    }
+    public string LogOf(string resource) => App.LogOf(resource);
 
-    public static HttpClient CreateHttpClient(DistributedApplication app, string resource) =>
-        new() { BaseAddress = new Uri(((ProjectResource)app[resource]).Url), Timeout = TimeSpan.FromSeconds(30) };
+    public static HttpClient CreateHttpClient(PlatformApp app, string resource) =>
+        new() { BaseAddress = new Uri(app[resource].Url!), Timeout = TimeSpan.FromSeconds(30) };
 
     /// <summary>A client for the Collector that sends this write key as Segment does (Basic, key as user name).</summary>
     public HttpClient CreateCollectorClient(string writeKey) => CreateCollectorClient(App, writeKey);
 
-    public static HttpClient CreateCollectorClient(DistributedApplication app, string writeKey)
+    public static HttpClient CreateCollectorClient(PlatformApp app, string writeKey)
     {
         var client = CreateHttpClient(app, "collector");
         client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes(writeKey + ":")));
@@ -107,7 +83,7 @@ public class PlatformFixture : IAsyncLifetime
 
     public HttpClient CreateApiClient(string readKey) => CreateApiClient(App, readKey);
 
-    public static HttpClient CreateApiClient(DistributedApplication app, string readKey)
+    public static HttpClient CreateApiClient(PlatformApp app, string readKey)
     {
         var client = CreateHttpClient(app, "api");
         client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", readKey);
@@ -117,7 +93,7 @@ public class PlatformFixture : IAsyncLifetime
     /// <summary>Creates a tenant with a write and a read key, as the admin path will.</summary>
     public Task<TestTenant> CreateTenantAsync(string? id = null) => CreateTenantAsync(App, id);
 
-    public static async Task<TestTenant> CreateTenantAsync(DistributedApplication app, string? id = null)
+    public static async Task<TestTenant> CreateTenantAsync(PlatformApp app, string? id = null)
     {
         id ??= "t-" + Guid.NewGuid().ToString("N")[..12];
         await using var dataSource = NpgsqlDataSource.Create(app["platform"].ConnectionString!);

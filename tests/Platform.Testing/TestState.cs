@@ -1,4 +1,3 @@
-using AppHost.Hosting;
 
 namespace Platform.Testing;
 
@@ -9,7 +8,16 @@ public static class TestState
 
     public static async Task<string> NewDirectoryAsync(string purpose)
     {
-        await ProcessTracker.CleanUpAbandonedAsync(Root, minimumAge: TimeSpan.FromMinutes(10));
+        // DCP stops what a test run started even when the run is killed; only the folders are left to sweep.
+        foreach (var old in Directory.Exists(Root) ? Directory.GetDirectories(Root) : [])
+        {
+            if (Directory.GetLastWriteTimeUtc(old) < DateTime.UtcNow.AddHours(-6))
+            {
+                Delete(old);
+            }
+        }
+
+        await Task.CompletedTask;
         var directory = Path.Combine(Root, $"{purpose}-{DateTime.UtcNow:HHmmss}-{Guid.NewGuid().ToString("N")[..6]}");
         Directory.CreateDirectory(directory);
         return directory;

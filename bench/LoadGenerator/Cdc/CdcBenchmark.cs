@@ -3,7 +3,6 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Net.Http.Json;
 using System.Text.Json.Nodes;
-using AppHost.Hosting;
 using LoadGenerator.Measuring;
 using LoadGenerator.Platform;
 using Npgsql;
@@ -28,7 +27,7 @@ public static class CdcBenchmark
         var source = app["app"].ConnectionString!;
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(30) };
         var clickHouse = new ClickHouseClient(http, ClickHouseConnectionSettings.Parse(platform.ClickHouse));
-        var ingestor = new Uri(((ProjectResource)app["ingestor"]).Url);
+        var ingestor = new Uri(app["ingestor"].Url!);
 
         // The table appears after the platform started, so the bridge is restarted to take it on.
         await ExecuteAsync(source, $"CREATE TABLE {Table} (id bigint PRIMARY KEY, account_id bigint NOT NULL, status text NOT NULL, amount_cents bigint NOT NULL, written_at timestamptz NOT NULL)", cancellationToken);

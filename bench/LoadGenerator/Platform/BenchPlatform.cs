@@ -1,7 +1,6 @@
 using System.Text.Json.Nodes;
 using AppHost;
-using AppHost.Hosting;
-using Microsoft.Extensions.Configuration;
+using Platform.Testing;
 
 namespace LoadGenerator.Platform;
 
@@ -14,12 +13,12 @@ public sealed class BenchPlatform : IAsyncDisposable
 {
     private static readonly string TemporaryRoot = Path.Combine(Path.GetTempPath(), "platform-bench");
 
-    private readonly DistributedApplication? _app;
+    private readonly PlatformApp? _app;
     private bool _deleteState;
 
     private BenchPlatform(
         string description, Uri collector, Uri api, string clickHouse, string tenantStore, string stateDirectory,
-        DistributedApplication? app, bool deleteState, IReadOnlyDictionary<string, string> overrides)
+        PlatformApp? app, bool deleteState, IReadOnlyDictionary<string, string> overrides)
     {
         Description = description;
         Collector = collector;
@@ -47,7 +46,7 @@ public sealed class BenchPlatform : IAsyncDisposable
     public string StateDirectory { get; }
 
     /// <summary>The platform this run started (null when attached to a running one).</summary>
-    public DistributedApplication? App => _app;
+    public PlatformApp? App => _app;
 
     /// <summary>True when this run started the platform (its Kafka broker then runs in this process).</summary>
     public bool IsOwn => _app is not null;
@@ -98,43 +97,30 @@ public sealed class BenchPlatform : IAsyncDisposable
         var temporary = stateDirectory is null;
         if (temporary)
         {
-            await ProcessTracker.CleanUpAbandonedAsync(TemporaryRoot, minimumAge: TimeSpan.FromMinutes(10));
             stateDirectory = Path.Combine(TemporaryRoot, $"run-{DateTime.UtcNow:yyyyMMdd-HHmmss}-{Environment.ProcessId}");
         }
 
-        foreach (var (key, value) in settings)
-        {
-            Environment.SetEnvironmentVariable(key, value);
-        }
-
-        var options = new AppHostOptions
-        {
-            StateDirectory = stateDirectory!,
-            Fresh = temporary,
-            Demo = false,
-            PreferFixedPorts = false,
-            ConsoleLogs = false,
-        };
-        var builder = new DistributedApplicationBuilder(options, new ConfigurationBuilder().AddEnvironmentVariables().Build());
-        builder.AddPlatform();
-        var app = builder.Build();
-        log.WriteLine($"Starting a platform ({BuildInfo.Configuration} build) in {stateDirectory} ...");
+        // Each setting reaches every service (Resources:NAME:Environment:KEY, as the AppHost reads it).
+        var configuration = settings
+            .SelectMany(setting => new[] { "collector", "ingestor", "transformer", "api" }.Select(service => ($"Resources:{service}:Environment:{setting.Key}", setting.Value)))
+            .ToDictionary(c => c.Item1, c => (string?)c.Value);
+        log.WriteLine($"Starting a platform in {stateDirectory} ...");
         var started = System.Diagnostics.Stopwatch.StartNew();
+        PlatformApp app;
         try
         {
-            await app.StartAsync(cancellationToken);
+            app = await PlatformApp.StartAsync(stateDirectory!, fresh: temporary, demo: false, configuration, cancellationToken);
         }
         catch
         {
-            await app.DisposeAsync();
             log.WriteLine($"The platform did not start; its logs are in {Path.Combine(stateDirectory!, "logs")}.");
             throw;
         }
 
         log.WriteLine($"Platform up in {started.Elapsed.TotalSeconds:0.0} s.");
         return new BenchPlatform(
-            $"a platform started by this run ({BuildInfo.Configuration} build, state {stateDirectory})",
-            new Uri(((ProjectResource)app["collector"]).Url), new Uri(((ProjectResource)app["api"]).Url),
+            $"a platform started by this run ({ServiceBuild(stateDirectory!)}, state {stateDirectory})",
+            new Uri(app["collector"].Url!), new Uri(app["api"].Url!),
             app["clickhouse"].ConnectionString!, app["platform"].ConnectionString!, stateDirectory!,
             app, deleteState: temporary && !keepState, settings);
     }

@@ -4,7 +4,6 @@ using System.Net;
 using System.Net.Http.Headers;
 using System.Security.Cryptography;
 using System.Text.Json.Nodes;
-using AppHost.Hosting;
 using LoadGenerator.Measuring;
 using LoadGenerator.Platform;
 using Platform.ClickHouse;
@@ -104,7 +103,15 @@ public static class QueryBenchmark
     /// <summary>The Transformer's own command line on the platform's ClickHouse, as an operator would run it after a bulk load.</summary>
     private static async Task<TimeSpan> FullRefreshAsync(string clickHouseConnection, TextWriter output, CancellationToken cancellationToken)
     {
-        var transformer = Path.Combine(BuildInfo.SourceRoot, "Transformer", "bin", BuildInfo.Configuration, "net10.0", "Transformer.dll");
+        // The Transformer built beside this tool, in the same configuration (bin/CONFIG/net10.0).
+        var bin = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd('/'));
+        var root = bin;
+        while (!File.Exists(Path.Combine(root.FullName, "Platform.sln")))
+        {
+            root = root.Parent ?? throw new DirectoryNotFoundException("The load generator runs outside the repository.");
+        }
+
+        var transformer = Path.Combine(root.FullName, "src", "Transformer", "bin", bin.Parent!.Name, bin.Name, "Transformer.dll");
         var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
         start.ArgumentList.Add(transformer);
         start.ArgumentList.Add("run");

@@ -19,7 +19,8 @@ public delegate IncomingEvent? ItemReader(JsonElement item, int index, List<Even
 /// rate limit, server-side completion (time, id, PII), and one acknowledged write of the accepted
 /// events and the dead letters. The caller shapes the success answer; refusals are problems here.
 /// </summary>
-public sealed class EventIntake(EventPublisher publisher, TenantDirectory tenants, IntakeRateLimiter rateLimiter, IngestBacklog backlog, IOptions<CollectorOptions> options, TimeProvider time)
+public sealed class EventIntake(EventPublisher publisher, TenantDirectory tenants, IntakeRateLimiter rateLimiter, IngestBacklog backlog, IOptions<CollectorOptions> options, TimeProvider time,
+    Microsoft.Extensions.Hosting.IHostApplicationLifetime lifetime)
 {
     private static readonly Meter Meter = new("Platform.Collector");
     private static readonly Counter<long> Accepted = Meter.CreateCounter<long>("collector.events.accepted", description: "Events acknowledged by Kafka and answered 2xx.");
@@ -32,6 +33,14 @@ public sealed class EventIntake(EventPublisher publisher, TenantDirectory tenant
         HttpContext http, string tenantId, IReadOnlyList<JsonElement> items, ItemReader read, CancellationToken cancellationToken)
     {
         var limits = options.Value;
+        // Stopping: requests that reach us while the server drains its connections are refused, never half-taken.
+        if (lifetime.ApplicationStopping.IsCancellationRequested)
+        {
+            http.Response.Headers.RetryAfter = "5";
+            return (null, IntakeProblems.Create(StatusCodes.Status503ServiceUnavailable, "Collector stopping",
+                "This Collector is shutting down and accepts no more events. Retry with the same event ids."));
+        }
+
         if (items.Count == 0)
         {
             return (null, IntakeProblems.Create(StatusCodes.Status400BadRequest, "No events", "The request contains no events."));

@@ -1,4 +1,4 @@
-using AppHost.Hosting;
+using AppHost.Infrastructure;
 using Ingestor.Cdc;
 using Platform.Testing;
 using static Platform.FunctionalTests.Cdc.ApplyPlatform;
@@ -51,7 +51,7 @@ public sealed class ApplyOutageTests(ApplyPlatform platform)
         await platform.AssertCurrentAsync(table, ["""{"tenant_id":"acme","id":1,"plan":"free"}"""]);
 
         // The broker refuses the next three offset commits: the change is applied, its offset owed.
-        ((KafkaResource)platform.App["kafka"]).FailOffsetCommits(3);
+        platform.App.Resource<KafkaDevBrokerResource>("kafka").FailOffsetCommits(3);
         await platform.SendAsync(table, Change("u", table, 20, columns, after: new() { ["id"] = "1", ["plan"] = "team" }, before: new() { ["id"] = "1" }));
         await platform.AssertCurrentAsync(table, ["""{"tenant_id":"acme","id":1,"plan":"team"}"""]);
 

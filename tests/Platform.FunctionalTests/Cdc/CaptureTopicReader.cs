@@ -1,9 +1,9 @@
 using System.Globalization;
 using System.Text;
 using System.Text.Json.Nodes;
-using AppHost.Hosting;
 using Confluent.Kafka;
 using Platform.Kafka;
+using Platform.Testing;
 
 namespace Platform.FunctionalTests.Cdc;
 
@@ -27,7 +27,7 @@ public sealed record ChangeRecord(int Partition, long Offset, string Key, JsonOb
 /// Reads a change topic from its beginning with a real Kafka consumer (assigned, no group), to the end of
 /// every partition, and keeps polling until the records satisfy a condition or the time is up.
 /// </summary>
-public sealed class CaptureTopicReader(DistributedApplication app)
+public sealed class CaptureTopicReader(PlatformApp app)
 {
     public async Task<List<ChangeRecord>> ReadAsync(string topic, Func<List<ChangeRecord>, bool> until, TimeSpan? timeout = null)
     {

@@ -24,7 +24,7 @@ public class MetricsPlatform : PlatformFixture
     };
 
     /// <summary>The Api's JWT signing key, for tests that mint their own tokens.</summary>
-    public string JwtSigningKey => ((AppHost.Hosting.ProjectResource)App["api"]).Secret("jwt-signing-key");
+    public string JwtSigningKey => App.Secret("jwt-signing-key");
 
     /// <summary>Sends events (JSON objects of the event contract) to the Collector in batches of 500; each must be accepted.</summary>
     public async Task SendAsync(TestTenant tenant, IEnumerable<JsonObject> events)

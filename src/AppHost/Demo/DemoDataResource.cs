@@ -3,11 +3,13 @@ using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using AppHost.Lifecycle;
+using Microsoft.Extensions.Logging;
 using Npgsql;
 using Platform.ClickHouse;
 using Platform.Tenancy;
 
-namespace AppHost.Hosting;
+namespace AppHost.Demo;
 
 /// <summary>The demo tenant's id and keys, kept in <c>STATE/demo.json</c> because only hashes are stored server-side.</summary>
 public sealed record DemoCredentials(string TenantId, string WriteKey, string ReadKey);
@@ -18,8 +20,8 @@ public sealed record DemoCredentials(string TenantId, string WriteKey, string Re
 /// the event's time slot, so sending the same day again adds nothing twice. It is done once the
 /// events are in ClickHouse, so what waits for it (the Transformer's first build) sees them.
 /// </summary>
-public sealed class DemoDataResource(string name, PostgresDatabaseResource platformDatabase, ProjectResource collector, ClickHouseResource clickHouse)
-    : Resource(name), IEndpointsContributor
+public sealed class DemoDataResource(string name, IResourceWithConnectionString platformDatabase, IResourceWithEndpoints collector,
+    IResourceWithConnectionString clickHouse, string credentialsFile) : AppHostTaskResource(name)
 {
     public const string TenantId = "demo";
 
@@ -29,24 +31,21 @@ public sealed class DemoDataResource(string name, PostgresDatabaseResource platf
 
     public int EventsSent { get; private set; }
 
-    public override string? Display => Credentials is null ? null : $"tenant '{TenantId}', {EventsSent} demo events sent";
+    public override string? Summary => Credentials is null ? null : $"tenant '{TenantId}', {EventsSent} demo events sent";
 
-    public override IEnumerable<KeyValuePair<string, string>> ReferenceEnvironment() => [];
-
-    public override async Task StartAsync(ResourceContext context, CancellationToken cancellationToken)
+    protected override async Task RunAsync(ILogger logger, CancellationToken cancellationToken)
     {
-        await using var dataSource = NpgsqlDataSource.Create(platformDatabase.ConnectionString!);
+        await using var dataSource = NpgsqlDataSource.Create((await platformDatabase.GetConnectionStringAsync(cancellationToken))!);
         var tenants = new TenantDirectory(dataSource, TimeProvider.System);
-        Credentials = await EnsureCredentialsAsync(tenants, Path.Combine(context.Options.StateDirectory, "demo.json"), cancellationToken);
-        EventsSent = await SendDemoEventsAsync(context, cancellationToken);
-        await WaitUntilStoredAsync(context, cancellationToken);
-        State = ResourceState.Finished;
+        Credentials = await EnsureCredentialsAsync(tenants, credentialsFile, cancellationToken);
+        EventsSent = await SendDemoEventsAsync(logger, cancellationToken);
+        await WaitUntilStoredAsync(logger, cancellationToken);
     }
 
-    private async Task WaitUntilStoredAsync(ResourceContext context, CancellationToken cancellationToken)
+    private async Task WaitUntilStoredAsync(ILogger logger, CancellationToken cancellationToken)
     {
         using var http = new HttpClient();
-        var client = new ClickHouseClient(http, ClickHouseConnectionSettings.Parse(clickHouse.ConnectionString!));
+        var client = new ClickHouseClient(http, ClickHouseConnectionSettings.Parse((await clickHouse.GetConnectionStringAsync(cancellationToken))!));
         var deadline = DateTimeOffset.UtcNow.AddSeconds(60);
         var sql = $"SELECT uniqExact(event_id) FROM raw_events WHERE tenant_id = {ClickHouseSql.Literal(TenantId)} AND event_id LIKE 'demo-%' AND event_time >= now() - INTERVAL 2 DAY";
         while (await client.QueryLongAsync(sql, cancellationToken: cancellationToken) < EventsSent)
@@ -54,7 +53,7 @@ public sealed class DemoDataResource(string name, PostgresDatabaseResource platf
             if (DateTimeOffset.UtcNow > deadline)
             {
                 // Not fatal: the events are acknowledged by Kafka and will arrive; only the first build misses them.
-                context.Log(Name, "The demo events are not all in ClickHouse after 60 s; going on.");
+                logger.LogWarning("The demo events are not all in ClickHouse after 60 s; going on.");
                 return;
             }
 
@@ -62,24 +61,11 @@ public sealed class DemoDataResource(string name, PostgresDatabaseResource platf
         }
     }
 
-    public void WriteEndpoints(JsonObject endpoints)
-    {
-        if (Credentials is { } credentials)
-        {
-            endpoints["demo"] = new JsonObject
-            {
-                ["tenant_id"] = credentials.TenantId,
-                ["write_key"] = credentials.WriteKey,
-                ["read_key"] = credentials.ReadKey,
-            };
-        }
-    }
-
     private static async Task<DemoCredentials> EnsureCredentialsAsync(TenantDirectory tenants, string file, CancellationToken cancellationToken)
     {
         await tenants.CreateTenantAsync(TenantId, "Demo product", cancellationToken: cancellationToken);
         if (File.Exists(file)
-            && JsonSerializer.Deserialize(await File.ReadAllTextAsync(file, cancellationToken), HostingJsonContext.Default.DemoCredentials) is { } saved
+            && JsonSerializer.Deserialize(await File.ReadAllTextAsync(file, cancellationToken), AppHostJsonContext.Default.DemoCredentials) is { } saved
             && await tenants.ResolveAsync(saved.WriteKey, ApiKeyKind.Write, cancellationToken) == TenantId
             && await tenants.ResolveAsync(saved.ReadKey, ApiKeyKind.Read, cancellationToken) == TenantId)
         {
@@ -90,14 +76,14 @@ public sealed class DemoDataResource(string name, PostgresDatabaseResource platf
             TenantId,
             await tenants.IssueKeyAsync(TenantId, ApiKeyKind.Write, cancellationToken),
             await tenants.IssueKeyAsync(TenantId, ApiKeyKind.Read, cancellationToken));
-        await File.WriteAllTextAsync(file, JsonSerializer.Serialize(credentials, HostingJsonContext.Default.DemoCredentials), cancellationToken);
+        await File.WriteAllTextAsync(file, JsonSerializer.Serialize(credentials, AppHostJsonContext.Default.DemoCredentials), cancellationToken);
         File.SetUnixFileMode(file, UnixFileMode.UserRead | UnixFileMode.UserWrite);
         return credentials;
     }
 
-    private async Task<int> SendDemoEventsAsync(ResourceContext context, CancellationToken cancellationToken)
+    private async Task<int> SendDemoEventsAsync(ILogger logger, CancellationToken cancellationToken)
     {
-        using var http = new HttpClient { BaseAddress = new Uri(collector.Url) };
+        using var http = new HttpClient { BaseAddress = new Uri(collector.GetEndpoint("http").Url) };
         http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes(Credentials!.WriteKey + ":")));
         var events = GenerateEvents(DateTimeOffset.UtcNow).ToList();
         foreach (var chunk in events.Chunk(200))
@@ -109,7 +95,7 @@ public sealed class DemoDataResource(string name, PostgresDatabaseResource platf
             }
         }
 
-        context.Log(Name, $"Sent {events.Count} demo events for tenant '{TenantId}'.");
+        logger.LogInformation("Sent {Count} demo events for tenant '{Tenant}'.", events.Count, TenantId);
         return events.Count;
     }
 
@@ -139,3 +125,6 @@ public sealed class DemoDataResource(string name, PostgresDatabaseResource platf
         }
     }
 }
+
+[System.Text.Json.Serialization.JsonSerializable(typeof(DemoCredentials))]
+internal sealed partial class AppHostJsonContext : System.Text.Json.Serialization.JsonSerializerContext;

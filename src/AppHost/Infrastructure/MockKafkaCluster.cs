@@ -2,7 +2,7 @@ using System.Runtime.InteropServices;
 using System.Text;
 using Microsoft.Win32.SafeHandles;
 
-namespace AppHost.Hosting;
+namespace AppHost.Infrastructure;
 
 /// <summary>
 /// librdkafka's in-memory Kafka cluster (rdkafka_mock.h), driven through its C API: Kafka-protocol

@@ -1,6 +1,8 @@
+using AppHost.Lifecycle;
+using Microsoft.Extensions.Logging;
 using Npgsql;
 
-namespace AppHost.Hosting;
+namespace AppHost.Demo;
 
 /// <summary>
 /// Changes the demo product's rows every few seconds while the AppHost runs (a signup, a plan change,
@@ -8,62 +10,28 @@ namespace AppHost.Hosting;
 /// replicate inserts, updates and deletes into <c>cdc_*</c> tables. It stops with the AppHost; a
 /// change that fails (PostgreSQL restarting) is logged and the next one is tried on schedule.
 /// </summary>
-public sealed class DemoWriterResource(string name, PostgresDatabaseResource database, TimeSpan interval) : Resource(name)
+public sealed class DemoWriterResource(string name, IResourceWithConnectionString database, TimeSpan interval) : AppHostTaskResource(name)
 {
-    private CancellationTokenSource? _stopping;
-    private Task? _loop;
     private long _step;
 
     public int Changes { get; private set; }
 
-    public override string? Display => $"{Changes} demo product changes, one every {interval.TotalSeconds:0} s";
-
-    public override IEnumerable<KeyValuePair<string, string>> ReferenceEnvironment() => [];
-
-    public override Task StartAsync(ResourceContext context, CancellationToken cancellationToken)
+    protected override async Task RunAsync(ILogger logger, CancellationToken cancellationToken)
     {
-        _stopping = new CancellationTokenSource();
-        var token = _stopping.Token;
-        _loop = Task.Run(() => RunAsync(context, token), CancellationToken.None);
-        return Task.CompletedTask;
-    }
-
-    public override async Task StopAsync(ResourceContext context)
-    {
-        if (_stopping is null || _loop is null)
-        {
-            return;
-        }
-
-        await _stopping.CancelAsync();
-        await _loop;
-        _stopping.Dispose();
-        _stopping = null;
-        _loop = null;
-    }
-
-    private async Task RunAsync(ResourceContext context, CancellationToken cancellationToken)
-    {
-        await using var dataSource = NpgsqlDataSource.Create(database.ConnectionString!);
+        await using var dataSource = NpgsqlDataSource.Create((await database.GetConnectionStringAsync(cancellationToken))!);
         using var timer = new PeriodicTimer(interval);
-        try
+        while (await timer.WaitForNextTickAsync(cancellationToken))
         {
-            while (await timer.WaitForNextTickAsync(cancellationToken))
+            try
             {
-                try
-                {
-                    var change = await ChangeOnceAsync(dataSource, _step++, cancellationToken);
-                    Changes++;
-                    context.Log(Name, change);
-                }
-                catch (Exception ex) when (ex is NpgsqlException or InvalidOperationException or TimeoutException)
-                {
-                    context.Log(Name, $"A demo change failed, trying again in {interval.TotalSeconds:0} s: {ex.Message}");
-                }
+                var change = await ChangeOnceAsync(dataSource, _step++, cancellationToken);
+                Changes++;
+                logger.LogInformation("{Change}", change);
             }
-        }
-        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
-        {
+            catch (Exception ex) when (ex is NpgsqlException or InvalidOperationException or TimeoutException)
+            {
+                logger.LogWarning("A demo change failed, trying again in {Seconds:0} s: {Message}", interval.TotalSeconds, ex.Message);
+            }
         }
     }
 

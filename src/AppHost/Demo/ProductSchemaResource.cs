@@ -1,6 +1,8 @@
+using AppHost.Lifecycle;
+using Microsoft.Extensions.Logging;
 using Npgsql;
 
-namespace AppHost.Hosting;
+namespace AppHost.Demo;
 
 /// <summary>
 /// A one-shot task: creates the demo product's tables (accounts, users, subscriptions) in the
@@ -9,7 +11,7 @@ namespace AppHost.Hosting;
 /// idempotent (IF NOT EXISTS, ON CONFLICT DO NOTHING), so a restart keeps what the demo writer changed.
 /// The Ingestor waits for it: the bridge's publication names tables that must exist.
 /// </summary>
-public sealed class ProductSchemaResource(string name, PostgresDatabaseResource database, bool seed) : Resource(name)
+public sealed class ProductSchemaResource(string name, IResourceWithConnectionString database, bool seed) : AppHostTaskResource(name)
 {
     /// <summary>The demo product's plans, cheapest first, and each plan's monthly price per seat.</summary>
     public static readonly IReadOnlyList<(string Plan, long SeatCents)> Plans =
@@ -45,15 +47,19 @@ public sealed class ProductSchemaResource(string name, PostgresDatabaseResource 
 
     public bool Seeded { get; private set; }
 
-    public override string? Display => $"demo product tables in {database.Name}{(Seeded ? ", seeded" : "")}";
+    public override string? Summary => $"demo product tables in {database.Name}{(Seeded ? ", seeded" : "")}";
 
-    public override IEnumerable<KeyValuePair<string, string>> ReferenceEnvironment() => [];
-
-    public override TimeSpan StartTimeout => TimeSpan.FromSeconds(30);
-
-    public override async Task StartAsync(ResourceContext context, CancellationToken cancellationToken)
+    protected override async Task RunAsync(ILogger logger, CancellationToken cancellationToken)
     {
-        await using var connection = new NpgsqlConnection(database.ConnectionString);
+        await CreateAsync((await database.GetConnectionStringAsync(cancellationToken))!, seed, cancellationToken);
+        Seeded = seed;
+        logger.LogInformation("Demo product tables ready in database {Database}{Seeded}.", database.Name, seed ? " (seeded)" : "");
+    }
+
+    /// <summary>Creates the tables (and with <paramref name="seed"/> the demo rows) when missing.</summary>
+    public static async Task CreateAsync(string connectionString, bool seed, CancellationToken cancellationToken)
+    {
+        await using var connection = new NpgsqlConnection(connectionString);
         await connection.OpenAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
         await using (var create = new NpgsqlCommand(Schema, connection, transaction))
@@ -70,12 +76,9 @@ public sealed class ProductSchemaResource(string name, PostgresDatabaseResource 
             }
 
             await batch.ExecuteNonQueryAsync(cancellationToken);
-            Seeded = true;
         }
 
         await transaction.CommitAsync(cancellationToken);
-        context.Log(Name, $"Demo product tables ready in database {database.Name}{(seed ? " (seeded)" : "")}.");
-        State = ResourceState.Finished;
     }
 
     /// <summary>Accounts 1..8 across the plans, users user-00..user-24 spread over them, an active subscription per paying account.</summary>
