@@ -15,18 +15,15 @@ public sealed class DemoProductTests : IAsyncLifetime
 {
     private string _state = "";
     private DistributedApplication _app = null!;
-    private IResourceBuilder<DemoWriterResource> _writer = null!;
     private string _connectionString = "";
 
     public async Task InitializeAsync()
     {
         _state = await TestState.NewDirectoryAsync("demo-product");
-        var builder = DistributedApplicationTestingBuilder.Create([], (options, _) => options.DisableDashboard = true);
+        var builder = PlatformApp.CreatePartialBuilder();
         var options = new PlatformOptions { StateDirectory = _state, FixedPorts = false };
         options.PrepareStateDirectory();
         var database = builder.AddPlatformPostgres("postgres", options).AddDatabase("app");
-        // Explicit start: the writer runs only in the test that starts it.
-        _writer = builder.AddTask(new DemoWriterResource("demo-writer", database.Resource, TimeSpan.FromMilliseconds(100))).WaitFor(database).WithExplicitStart();
         _app = builder.Build();
         using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(2));
         await _app.StartAsync(timeout.Token);
@@ -99,23 +96,37 @@ public sealed class DemoProductTests : IAsyncLifetime
     [Fact]
     public async Task TheWriterRunsInTheBackgroundAndStopsWithTheAppHost()
     {
-        await ProductSchemaResource.CreateAsync(_connectionString, seed: true, CancellationToken.None);
-        var commands = _app.Services.GetRequiredService<ResourceCommandService>();
-        Assert.True((await commands.ExecuteCommandAsync(_writer.Resource, KnownResourceCommands.StartCommand)).Success);
-        var deadline = DateTime.UtcNow.AddSeconds(20);
-        while (_writer.Resource.Changes < 3 && DateTime.UtcNow < deadline)
+        // A platform of its own, so the writer's changes cannot disturb the other tests' counts.
+        var state = await TestState.NewDirectoryAsync("demo-writer");
+        try
         {
-            await Task.Delay(50);
+            var builder = PlatformApp.CreatePartialBuilder();
+            var options = new PlatformOptions { StateDirectory = state, FixedPorts = false };
+            options.PrepareStateDirectory();
+            var database = builder.AddPlatformPostgres("postgres", options).AddDatabase("app");
+            var schema = builder.AddTask(new ProductSchemaResource("app-schema", database.Resource, seed: true)).WaitFor(database);
+            var writer = builder.AddTask(new DemoWriterResource("demo-writer", database.Resource, TimeSpan.FromMilliseconds(100))).WaitForCompletion(schema);
+            await using var app = builder.Build();
+            await app.StartAsync();
+            var deadline = DateTime.UtcNow.AddSeconds(60);
+            while (writer.Resource.Changes < 3 && DateTime.UtcNow < deadline)
+            {
+                await Task.Delay(50);
+            }
+
+            var stop = app.StopAsync();
+            Assert.Same(stop, await Task.WhenAny(stop, Task.Delay(TimeSpan.FromSeconds(60))));
+            await stop;
+            var changes = writer.Resource.Changes;
+            await Task.Delay(300);
+
+            Assert.True(changes >= 3, $"{changes} changes");
+            Assert.Equal(changes, writer.Resource.Changes);
         }
-
-        var stop = _app.StopAsync();
-        Assert.Same(stop, await Task.WhenAny(stop, Task.Delay(TimeSpan.FromSeconds(30))));
-        await stop;
-        var changes = _writer.Resource.Changes;
-        await Task.Delay(300);
-
-        Assert.True(changes >= 3, $"{changes} changes");
-        Assert.Equal(changes, _writer.Resource.Changes);
+        finally
+        {
+            TestState.Delete(state);
+        }
     }
 
     private async Task ExecuteAsync(string sql)

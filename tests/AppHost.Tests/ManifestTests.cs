@@ -50,7 +50,7 @@ public sealed class ManifestTests : IAsyncLifetime
         {
             ("clickhouse", "container.v0"), ("postgres", "container.v0"), ("platform", "value.v0"), ("app", "value.v0"),
             ("kafka", "container.v0"), ("collector", "project.v0"), ("ingestor", "project.v0"), ("transformer", "project.v0"),
-            ("api", "project.v0"), ("grafana", "dockerfile.v0"),
+            ("api", "project.v0"), ("grafana", "container.v1"),
         })
         {
             Assert.True(_resources.ContainsKey(name), $"the manifest has no '{name}': {string.Join(", ", _resources.Select(r => r.Key))}");

@@ -50,7 +50,7 @@ public sealed class PostgresDataLocationTests() : StateFolderTest("private-state
 
     private async Task<Running> StartAsync()
     {
-        var builder = DistributedApplicationTestingBuilder.Create([], (options, _) => options.DisableDashboard = true);
+        var builder = PlatformApp.CreatePartialBuilder();
         var options = new PlatformOptions { StateDirectory = State, FixedPorts = false, Demo = false };
         options.PrepareStateDirectory();
         var probe = builder.AddPlatformPostgres("postgres", options).AddDatabase("probe");

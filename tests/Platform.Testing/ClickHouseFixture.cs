@@ -21,7 +21,7 @@ public sealed class ClickHouseFixture : IAsyncLifetime
     public async Task InitializeAsync()
     {
         _state = await TestState.NewDirectoryAsync("clickhouse");
-        var builder = DistributedApplicationTestingBuilder.Create([], (options, _) => options.DisableDashboard = true);
+        var builder = PlatformApp.CreatePartialBuilder();
         var options = new PlatformOptions { StateDirectory = _state, FixedPorts = false, Demo = false };
         options.PrepareStateDirectory();
         var clickhouse = builder.AddClickHouse("clickhouse", database: "tests", options);

@@ -30,6 +30,18 @@ public sealed class PlatformApp(DistributedApplication app, PlatformOptions opti
 
     private ResourceNotificationService Notifications => Aspire.Services.GetRequiredService<ResourceNotificationService>();
 
+    /// <summary>
+    /// A builder for part of the platform (one server, say) declared with the AppHost's own extensions,
+    /// on the AppHost assembly's DCP and dashboard settings.
+    /// </summary>
+    public static IDistributedApplicationBuilder CreatePartialBuilder() =>
+        DistributedApplication.CreateBuilder(new DistributedApplicationOptions
+        {
+            Args = [],
+            DisableDashboard = true,
+            AssemblyName = typeof(PlatformOptions).Assembly.GetName().Name,
+        });
+
     /// <summary>Starts the AppHost's model on a state folder and waits until it is ready (endpoints.json written).</summary>
     public static async Task<PlatformApp> StartAsync(string stateDirectory, bool fresh, bool demo,
         IReadOnlyDictionary<string, string?> configuration, CancellationToken cancellationToken)
@@ -83,14 +95,12 @@ public sealed class PlatformApp(DistributedApplication app, PlatformOptions opti
     /// <summary>A generated secret the AppHost handed a service (admin-token, jwt-signing-key).</summary>
     public string Secret(string name) => Resource<ParameterResource>(name).GetValueAsync(CancellationToken.None).AsTask().GetAwaiter().GetResult()!;
 
-    /// <summary>Stops the resource as the dashboard's stop button does (SIGTERM, the service shuts down cleanly).</summary>
+    /// <summary>Stops the resource with SIGTERM: it shuts down cleanly, and the supervisor leaves it stopped.</summary>
     public async Task StopResourceAsync(string name)
     {
-        var commands = Aspire.Services.GetRequiredService<ResourceCommandService>();
-        var result = await commands.ExecuteCommandAsync(this[name].Resource, KnownResourceCommands.StopCommand);
-        if (!result.Success)
+        if (!await AppHost.Lifecycle.ResourceProcess.StopAsync(Notifications, name, TimeSpan.FromMinutes(1)))
         {
-            throw new InvalidOperationException($"{name} did not stop: {result.Message}");
+            throw new InvalidOperationException($"{name} did not stop within a minute of SIGTERM (state {StateOf(name)}).");
         }
     }
 

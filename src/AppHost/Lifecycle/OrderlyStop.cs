@@ -56,7 +56,7 @@ internal sealed class OrderlyStop(
         if (Find(resource) is { } found && IsRunning(found))
         {
             logger.LogInformation("Stopping {Resource} first, so no event is accepted that could not be stored.", resource);
-            await commands.ExecuteCommandAsync(found, KnownResourceCommands.StopCommand, cancellationToken);
+            await ResourceProcess.StopAsync(notifications, resource, options.DrainTimeout);
         }
     }
 

@@ -4,8 +4,8 @@ using Microsoft.Extensions.Logging;
 namespace AppHost.Lifecycle;
 
 /// <summary>
-/// Restarts a service or server that exits without being asked (DCP reports "Finished"; a stop that
-/// was asked for is "Terminated"), after a backoff that doubles from one second. A resource that
+/// Restarts a service or server that exits without being asked: DCP reports it "Finished" with a
+/// non-zero exit code (a stop that was asked for exits 0, or is "Terminated"), after a backoff that doubles from one second. A resource that
 /// exits <see cref="CrashLoopLimit"/> times within <see cref="CrashLoopWindow"/> is left stopped, and
 /// the AppHost's log and the resource's own log in the dashboard say why.
 /// </summary>
@@ -30,7 +30,8 @@ internal sealed class Supervisor(
         var supervised = model.Resources.Where(r => r is ProjectResource or ExecutableResource).ToHashSet();
         await foreach (var change in notifications.WatchAsync(stoppingToken))
         {
-            if (!supervised.Contains(change.Resource) || change.Snapshot.State?.Text != "Finished"
+            // A stop asked for (dashboard, tests, Ctrl-C) ends in a clean exit (0); a crash, an OOM kill or a failed start does not.
+            if (!supervised.Contains(change.Resource) || change.Snapshot.State?.Text != "Finished" || change.Snapshot.ExitCode is null or 0
                 || lifetime.ApplicationStopping.IsCancellationRequested || !_restarting.Add(change.ResourceId))
             {
                 continue;
