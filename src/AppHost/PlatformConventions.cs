@@ -44,7 +44,7 @@ public static class PlatformConventions
 
         var allocated = options.Port(port);
         var overrides = builder.Configuration.GetSection($"Resources:{name}:Environment");
-        return service
+        service
             .WithHttpEndpoint(port: allocated, targetPort: allocated, name: "http", isProxied: false)
             .WithHttpHealthCheck("/health")
             .WithEnvironment(context =>
@@ -54,7 +54,13 @@ public static class PlatformConventions
                 context.EnvironmentVariables["Logging__Console__FormatterOptions__ColorBehavior"] = "Disabled";
                 context.EnvironmentVariables["Logging__LogLevel__Microsoft.AspNetCore"] = "Warning";
                 context.EnvironmentVariables["Logging__LogLevel__System.Net.Http.HttpClient"] = "Warning";
-                // e.g. Resources:collector:Environment:Collector__RateLimits__RequestsPerSecondPerClient=50
+            });
+        // e.g. Resources:collector:Environment:Collector__RateLimits__RequestsPerSecondPerClient=50; added once the
+        // model is complete, so they win over what Program.cs sets.
+        builder.Eventing.Subscribe<BeforeStartEvent>((_, _) =>
+        {
+            service.WithEnvironment(context =>
+            {
                 foreach (var setting in overrides.GetChildren())
                 {
                     if (setting.Value is not null)
@@ -63,6 +69,9 @@ public static class PlatformConventions
                     }
                 }
             });
+            return Task.CompletedTask;
+        });
+        return service;
     }
 
     /// <summary>

@@ -14,7 +14,7 @@ public class HealthAndEndpointsTests(PlatformFixture platform)
 
         foreach (var service in new[] { "collector", "api", "ingestor", "transformer" })
         {
-            Assert.StartsWith("http://127.0.0.1:", (string)endpoints[service]!);
+            Assert.StartsWith("http://localhost:", (string)endpoints[service]!);
         }
 
         Assert.StartsWith("Endpoint=http://127.0.0.1:", (string)endpoints["clickhouse"]!);

@@ -11,7 +11,8 @@ namespace Platform.Testing;
 public sealed record ResourceView(IResource Resource, string? ConnectionString, string? Url)
 {
     /// <summary>True when configuration pointed the resource at an existing server (<c>ConnectionStrings:NAME</c>).</summary>
-    public bool IsExternal => Resource is ConnectionStringResource;
+    public bool IsExternal => Resource is IResourceWithConnectionString
+        and not (ExecutableResource or AppHost.Infrastructure.KafkaDevBrokerResource or AppHost.Infrastructure.PostgresProcessDatabaseResource);
 }
 
 /// <summary>
