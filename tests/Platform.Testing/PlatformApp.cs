@@ -205,14 +205,7 @@ public sealed class PlatformApp(DistributedApplication app, PlatformOptions opti
         }
     }
 
-    private static int? ProcessIdOf(CustomResourceSnapshot snapshot) =>
-        snapshot.Properties.FirstOrDefault(p => p.Name == "executable.pid")?.Value switch
-        {
-            int pid => pid,
-            long pid => (int)pid,
-            string text when int.TryParse(text, out var pid) => pid,
-            _ => null,
-        };
+    private static int? ProcessIdOf(CustomResourceSnapshot snapshot) => AppHost.Lifecycle.ResourceProcess.ProcessId(snapshot);
 
     private static IEnumerable<int> Descendants(int pid)
     {

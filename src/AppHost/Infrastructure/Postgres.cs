@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Runtime.InteropServices;
 using System.Security.Cryptography;
+using AppHost.Lifecycle;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Logging;
@@ -265,7 +266,7 @@ public static class PostgresBuilderExtensions
         }
 
         logger.LogWarning("Stopping a PostgreSQL server (pid {Pid}) left running on {Data} by an earlier run.", pid, data);
-        _ = Kill(pid, 2); // SIGINT: fast shutdown
+        ResourceProcess.Signal(pid, ResourceProcess.SigInt); // fast shutdown
         using var wait = new CancellationTokenSource(TimeSpan.FromSeconds(20));
         try
         {
@@ -299,7 +300,4 @@ public static class PostgresBuilderExtensions
 
     [DllImport("libc", SetLastError = true)]
     private static extern uint geteuid();
-
-    [DllImport("libc", EntryPoint = "kill", SetLastError = true)]
-    private static extern int Kill(int pid, int signal);
 }

@@ -18,8 +18,7 @@ internal sealed class ProcessRecords(ResourceNotificationService notifications, 
         {
             await foreach (var change in notifications.WatchAsync(stoppingToken))
             {
-                if (change.Snapshot.Properties.FirstOrDefault(p => p.Name == "executable.pid")?.Value is { } value
-                    && int.TryParse(value.ToString(), out var pid) && pid > 0)
+                if (ResourceProcess.ProcessId(change.Snapshot) is { } pid)
                 {
                     Write(directory, change.Resource.Name, pid);
                 }

@@ -9,6 +9,7 @@ namespace AppHost.Lifecycle;
 /// </summary>
 public static class ResourceProcess
 {
+    public const int SigInt = 2;
     private const int SigTerm = 15;
 
     public static async Task<bool> StopAsync(ResourceNotificationService notifications, string name, TimeSpan timeout)
@@ -19,7 +20,7 @@ public static class ResourceProcess
             return false;
         }
 
-        _ = kill(pid, SigTerm);
+        Signal(pid, SigTerm);
         using var cancel = new CancellationTokenSource(timeout);
         try
         {
@@ -32,10 +33,13 @@ public static class ResourceProcess
         }
     }
 
+    /// <summary>The process DCP started for the resource, from its snapshot's <c>executable.pid</c>.</summary>
     public static int? ProcessId(CustomResourceSnapshot snapshot) =>
         snapshot.Properties.FirstOrDefault(p => p.Name == "executable.pid")?.Value is { } value && int.TryParse(value.ToString(), out var pid) && pid > 0
             ? pid
             : null;
+
+    public static void Signal(int pid, int signal) => _ = kill(pid, signal);
 
     [DllImport("libc", SetLastError = true)]
     private static extern int kill(int pid, int signal);
