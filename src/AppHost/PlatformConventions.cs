@@ -25,7 +25,7 @@ public static class PlatformConventions
         builder.Services.AddHostedService<Supervisor>();
         builder.Services.AddHostedService<EndpointsFile>();
         builder.Services.AddHostedService<OrderlyStop>();
-        builder.Services.Configure<HostOptions>(host => host.ShutdownTimeout = options.DrainTimeout + TimeSpan.FromSeconds(30));
+        builder.Services.Configure<HostOptions>(host => host.ShutdownTimeout = options.DrainTimeout + 2 * ResourceProcess.GracePeriod + TimeSpan.FromSeconds(15));
         return options;
     }
 

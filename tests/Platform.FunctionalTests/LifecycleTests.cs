@@ -156,7 +156,7 @@ public sealed class AppHostProcessTests() : StateFolderTest("apphost-process")
     }
 
     [Fact]
-    public async Task WhenTheAppHostIsKilledItsOrchestratorStopsWhatItStartedAndTheNextRunComesUp()
+    public async Task ARunAfterTheAppHostWasKilledStopsWhatItLeftAndComesUp()
     {
         using (var crashed = StartAppHost())
         {
@@ -165,13 +165,11 @@ public sealed class AppHostProcessTests() : StateFolderTest("apphost-process")
             await crashed.Process.WaitForExitAsync();
         }
 
-        // DCP watches the AppHost's PID and stops every resource when it dies.
-        var left = await Eventually.MatchesAsync(() => Task.FromResult(OrphanProcesses.Using(State)), l => l.Count == 0, TimeSpan.FromSeconds(60));
-        Assert.Empty(left);
-
+        // Nothing stopped the servers in an orderly way: the next run must.
         File.Delete(Path.Combine(State, "endpoints.json"));
         using var next = StartAppHost();
         await WaitForEndpointsAsync(next);
+        Assert.Contains("left running by an earlier run", File.ReadAllText(Path.Combine(State, "logs", "clickhouse.log")));
         Posix.Signal(next.Process.Id, Posix.SigTerm);
         await next.Process.WaitForExitAsync().WaitAsync(TimeSpan.FromMinutes(2));
         Assert.Equal(0, next.Process.ExitCode);

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using AppHost;
+using AppHost.Lifecycle;
 using Aspire.Hosting;
 using Aspire.Hosting.ApplicationModel;
 using Aspire.Hosting.Testing;
@@ -99,9 +100,10 @@ public sealed class PlatformApp(DistributedApplication app, PlatformOptions opti
     /// <summary>Stops the resource with SIGTERM: it shuts down cleanly, and the supervisor leaves it stopped.</summary>
     public async Task StopResourceAsync(string name)
     {
-        if (!await AppHost.Lifecycle.ResourceProcess.StopAsync(Notifications, name, TimeSpan.FromMinutes(1)))
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(1));
+        if (!await ResourceProcess.StopAsync(Notifications, name, timeout.Token))
         {
-            throw new InvalidOperationException($"{name} did not stop within a minute of SIGTERM (state {StateOf(name)}).");
+            throw new InvalidOperationException($"{name} is not running (state {StateOf(name)}).");
         }
     }
 
@@ -137,7 +139,7 @@ public sealed class PlatformApp(DistributedApplication app, PlatformOptions opti
     public IReadOnlyList<int> KillResource(string name)
     {
         var pid = ProcessIdOf(name) ?? throw new InvalidOperationException($"{name} has no running process.");
-        var tree = Descendants(pid).Prepend(pid).ToList();
+        var tree = ResourceProcess.Descendants(pid).Prepend(pid).ToList();
         foreach (var process in tree.AsEnumerable().Reverse())
         {
             try
@@ -205,45 +207,5 @@ public sealed class PlatformApp(DistributedApplication app, PlatformOptions opti
         }
     }
 
-    private static int? ProcessIdOf(CustomResourceSnapshot snapshot) => AppHost.Lifecycle.ResourceProcess.ProcessId(snapshot);
-
-    private static IEnumerable<int> Descendants(int pid)
-    {
-        foreach (var child in Children(pid))
-        {
-            yield return child;
-            foreach (var grandchild in Descendants(child))
-            {
-                yield return grandchild;
-            }
-        }
-    }
-
-    private static IEnumerable<int> Children(int pid)
-    {
-        var children = new List<int>();
-        foreach (var directory in Directory.EnumerateDirectories("/proc"))
-        {
-            if (!int.TryParse(Path.GetFileName(directory), out var candidate))
-            {
-                continue;
-            }
-
-            try
-            {
-                // /proc/PID/stat: "pid (comm) state ppid ..."; comm may hold spaces, so read after the last ')'.
-                var stat = File.ReadAllText(Path.Combine(directory, "stat"));
-                var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
-                if (int.Parse(fields[1], System.Globalization.CultureInfo.InvariantCulture) == pid)
-                {
-                    children.Add(candidate);
-                }
-            }
-            catch (IOException)
-            {
-            }
-        }
-
-        return children;
-    }
+    private static int? ProcessIdOf(CustomResourceSnapshot snapshot) => ResourceProcess.ProcessId(snapshot);
 }

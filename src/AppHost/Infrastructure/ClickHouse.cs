@@ -1,6 +1,7 @@
 using System.Security;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
+using AppHost.Lifecycle;
 using Platform.ClickHouse;
 
 namespace AppHost.Infrastructure;
@@ -95,10 +96,12 @@ public static class ClickHouseBuilderExtensions
             .WithHttpEndpoint(port: httpPort, targetPort: httpPort, name: "http", isProxied: false)
             .WithEndpoint(port: tcpPort, targetPort: tcpPort, name: "tcp", scheme: "tcp", isProxied: false)
             .WithHealthCheck(healthCheck)
-            .OnBeforeResourceStarted((resource, _, _) =>
+            .OnBeforeResourceStarted(async (resource, e, _) =>
             {
                 WriteConfig(directory, Path.Combine(options.LogDirectory, $"{name}-server.log"), httpPort, tcpPort);
-                return Task.CompletedTask;
+                // A server an AppHost that was killed left on this data folder would refuse the new one.
+                var logger = e.Services.GetRequiredService<ResourceLoggerService>().GetLogger(resource);
+                await ResourceProcess.StopLeftoversAsync(logger, $"--config-file={Path.Combine(directory, "config.xml")}", ResourceProcess.SigTerm);
             });
     }
 

@@ -100,7 +100,8 @@ public static class PostgresBuilderExtensions
             {
                 var logger = e.Services.GetRequiredService<ResourceLoggerService>().GetLogger(resource);
                 await InitialiseClusterAsync(logger, directory, data, binaries, password, ct);
-                await StopLeftoverServerAsync(logger, data);
+                // A server an AppHost that was killed left on this data folder holds its lock; SIGINT is its fast stop.
+                await ResourceProcess.StopLeftoversAsync(logger, $"-D {data} ", ResourceProcess.SigInt);
             });
 
         return new PlatformPostgres(server, database =>
@@ -239,42 +240,6 @@ public static class PostgresBuilderExtensions
         finally
         {
             File.Delete(passwordFile);
-        }
-    }
-
-    /// <summary>A server an AppHost that was killed left on this data folder holds its lock; stop it first.</summary>
-    private static async Task StopLeftoverServerAsync(ILogger logger, string data)
-    {
-        var pidFile = Path.Combine(data, "postmaster.pid");
-        if (!File.Exists(pidFile) || !int.TryParse(File.ReadLines(pidFile).FirstOrDefault(), out var pid))
-        {
-            return;
-        }
-
-        Process leftover;
-        try
-        {
-            leftover = Process.GetProcessById(pid);
-            if (!File.ReadAllText($"/proc/{pid}/cmdline").Contains("postgres", StringComparison.Ordinal))
-            {
-                return;
-            }
-        }
-        catch (Exception ex) when (ex is ArgumentException or IOException)
-        {
-            return;
-        }
-
-        logger.LogWarning("Stopping a PostgreSQL server (pid {Pid}) left running on {Data} by an earlier run.", pid, data);
-        ResourceProcess.Signal(pid, ResourceProcess.SigInt); // fast shutdown
-        using var wait = new CancellationTokenSource(TimeSpan.FromSeconds(20));
-        try
-        {
-            await leftover.WaitForExitAsync(wait.Token);
-        }
-        catch (OperationCanceledException)
-        {
-            leftover.Kill();
         }
     }
 

@@ -31,17 +31,25 @@ internal sealed class OrderlyStop(
 
     public async Task StopAsync(CancellationToken cancellationToken)
     {
-        if (model.Resources.OfType<KafkaDevBrokerResource>().FirstOrDefault() is not { BootstrapServers: { } bootstrap })
+        if (model.Resources.OfType<KafkaDevBrokerResource>().FirstOrDefault() is { BootstrapServers: { } bootstrap })
         {
-            return; // a real Kafka keeps what it holds
+            await DrainAsync(bootstrap, cancellationToken); // a real Kafka keeps what it holds
         }
 
+        // Everything stops before the AppHost exits: services first, then the servers they use.
+        await Task.WhenAll(model.Resources.OfType<ProjectResource>().Select(p => ResourceProcess.StopAsync(notifications, p.Name, cancellationToken)));
+        await Task.WhenAll(model.Resources.OfType<ExecutableResource>().Where(r => r is not IResourceWithParent)
+            .Select(r => ResourceProcess.StopAsync(notifications, r.Name, cancellationToken)));
+    }
+
+    private async Task DrainAsync(string bootstrap, CancellationToken cancellationToken)
+    {
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timeout.CancelAfter(options.DrainTimeout);
         try
         {
             await StopAsync("collector", timeout.Token);
-            await DrainAsync(bootstrap, timeout.Token);
+            await DrainBrokerAsync(bootstrap, timeout.Token);
         }
         catch (OperationCanceledException)
         {
@@ -56,11 +64,11 @@ internal sealed class OrderlyStop(
         if (Find(resource) is { } found && IsRunning(found))
         {
             logger.LogInformation("Stopping {Resource} first, so no event is accepted that could not be stored.", resource);
-            await ResourceProcess.StopAsync(notifications, resource, options.DrainTimeout);
+            await ResourceProcess.StopAsync(notifications, resource, cancellationToken);
         }
     }
 
-    private async Task DrainAsync(string bootstrap, CancellationToken cancellationToken)
+    private async Task DrainBrokerAsync(string bootstrap, CancellationToken cancellationToken)
     {
         var started = time.GetTimestamp();
         var backlog = Backlog(bootstrap).Sum(l => l.Count);

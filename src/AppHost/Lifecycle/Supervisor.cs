@@ -32,7 +32,7 @@ internal sealed class Supervisor(
         {
             // A stop asked for (dashboard, tests, Ctrl-C) ends in a clean exit (0); a crash, an OOM kill or a failed start does not.
             if (!supervised.Contains(change.Resource) || change.Snapshot.State?.Text != "Finished" || change.Snapshot.ExitCode is null or 0
-                || lifetime.ApplicationStopping.IsCancellationRequested || !_restarting.Add(change.ResourceId))
+                || ResourceProcess.WasAskedToStop(change.Snapshot) || lifetime.ApplicationStopping.IsCancellationRequested || !_restarting.Add(change.ResourceId))
             {
                 continue;
             }
