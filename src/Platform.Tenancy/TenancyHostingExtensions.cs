@@ -1,8 +1,6 @@
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
-using Microsoft.Extensions.Diagnostics.HealthChecks;
-using Npgsql;
 using Platform.Tenancy;
 
 namespace Microsoft.Extensions.Hosting;
@@ -29,27 +27,10 @@ public static class TenancyHostingExtensions
     {
         var connectionString = builder.Configuration.GetConnectionString(connectionName)
             ?? throw new InvalidOperationException($"ConnectionStrings:{connectionName} is not configured.");
-        builder.Services.AddSingleton(_ => NpgsqlDataSource.Create(connectionString));
+        builder.Services.AddNpgsqlDataSource(connectionString);
         builder.Services.TryAddSingleton(TimeProvider.System);
         builder.Services.AddSingleton<TenantDirectory>();
-        builder.Services.AddHealthChecks().AddCheck<PostgresHealthCheck>(connectionName, tags: ["ready"]);
+        builder.Services.AddHealthChecks().AddNpgSql(name: connectionName, tags: ["ready"]);
         return builder;
-    }
-}
-
-internal sealed class PostgresHealthCheck(NpgsqlDataSource dataSource) : IHealthCheck
-{
-    public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
-    {
-        try
-        {
-            await using var command = dataSource.CreateCommand("SELECT 1");
-            await command.ExecuteScalarAsync(cancellationToken);
-            return HealthCheckResult.Healthy();
-        }
-        catch (Exception ex) when (ex is NpgsqlException or TimeoutException)
-        {
-            return HealthCheckResult.Unhealthy($"PostgreSQL does not answer: {ex.Message}");
-        }
     }
 }

@@ -5,8 +5,8 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Logging;
+using Npgsql;
 using OpenTelemetry;
-using OpenTelemetry.Logs;
 using OpenTelemetry.Metrics;
 using OpenTelemetry.Resources;
 using OpenTelemetry.Trace;
@@ -33,43 +33,39 @@ public static partial class Extensions
 
     public static TBuilder ConfigureOpenTelemetry<TBuilder>(this TBuilder builder) where TBuilder : IHostApplicationBuilder
     {
-        var serviceName = builder.Configuration["OTEL_SERVICE_NAME"] is { Length: > 0 } name ? name : builder.Environment.ApplicationName;
-        var resource = ResourceBuilder.CreateDefault().AddService(serviceName);
-        // The exporter reads OTEL_EXPORTER_OTLP_ENDPOINT/_PROTOCOL/_HEADERS itself; without an endpoint nothing is exported.
-        var exportOtlp = !string.IsNullOrWhiteSpace(builder.Configuration["OTEL_EXPORTER_OTLP_ENDPOINT"]);
-
         builder.Logging.AddOpenTelemetry(logging =>
         {
-            logging.SetResourceBuilder(resource);
             logging.IncludeFormattedMessage = true;
             logging.IncludeScopes = true;
-            if (exportOtlp)
-            {
-                logging.AddOtlpExporter();
-            }
         });
 
-        // Without OpenTelemetry.Extensions.Hosting the providers are built here and disposed
-        // (flushing what is buffered) when the service provider is.
-        var tracing = Sdk.CreateTracerProviderBuilder()
-            .SetResourceBuilder(resource)
-            .AddSource("Microsoft.AspNetCore", "System.Net.Http", PlatformTelemetryPrefix + "*")
-            .SetSampler(new ParentBasedSampler(new AlwaysOnSampler()));
-        var metrics = Sdk.CreateMeterProviderBuilder()
-            .SetResourceBuilder(resource)
-            .AddMeter("Microsoft.AspNetCore.Hosting", "Microsoft.AspNetCore.Server.Kestrel", "Microsoft.AspNetCore.Http.Connections",
-                "Microsoft.AspNetCore.Routing", "Microsoft.AspNetCore.Diagnostics", "Microsoft.AspNetCore.RateLimiting",
-                "System.Net.Http", "System.Runtime", PlatformTelemetryPrefix + "*");
-        if (exportOtlp)
+        var telemetry = builder.Services.AddOpenTelemetry()
+            .ConfigureResource(resource => resource.AddService(
+                builder.Configuration["OTEL_SERVICE_NAME"] is { Length: > 0 } name ? name : builder.Environment.ApplicationName))
+            .WithTracing(tracing => tracing
+                .AddAspNetCoreInstrumentation(o => o.Filter = context => !IsProbe(context.Request.Path))
+                .AddHttpClientInstrumentation()
+                .AddNpgsql()
+                .AddSource(PlatformTelemetryPrefix + "*"))
+            .WithMetrics(metrics => metrics
+                .AddAspNetCoreInstrumentation()
+                .AddHttpClientInstrumentation()
+                .AddRuntimeInstrumentation()
+                .AddNpgsqlInstrumentation()
+                .AddMeter(PlatformTelemetryPrefix + "*"));
+
+        // The exporter reads OTEL_EXPORTER_OTLP_ENDPOINT/_PROTOCOL/_HEADERS itself; without an endpoint nothing is exported.
+        if (!string.IsNullOrWhiteSpace(builder.Configuration["OTEL_EXPORTER_OTLP_ENDPOINT"]))
         {
-            tracing.AddOtlpExporter();
-            metrics.AddOtlpExporter();
+            telemetry.UseOtlpExporter();
         }
 
-        builder.Services.AddSingleton(_ => new TelemetryProviders(tracing.Build(), metrics.Build()));
-        builder.Services.AddHostedService<TelemetryStarter>();
         return builder;
     }
+
+    // Orchestrators probe every few seconds; those requests would drown the traces people look for.
+    private static bool IsProbe(PathString path) =>
+        path.StartsWithSegments(HealthEndpointPath) || path.StartsWithSegments(AlivenessEndpointPath);
 
     public static TBuilder AddDefaultHealthChecks<TBuilder>(this TBuilder builder) where TBuilder : IHostApplicationBuilder
     {
@@ -115,27 +111,6 @@ public static partial class Extensions
                 e => new Dictionary<string, object?> { ["status"] = e.Value.Status.ToString(), ["description"] = e.Value.Description }),
         };
         return JsonSerializer.SerializeAsync(context.Response.Body, body, HealthJsonContext.Default.DictionaryStringObject);
-    }
-
-    private sealed record TelemetryProviders(TracerProvider Tracing, MeterProvider Metrics) : IDisposable
-    {
-        public void Dispose()
-        {
-            Tracing.Dispose();
-            Metrics.Dispose();
-        }
-    }
-
-    /// <summary>Resolves the providers at start so they listen from the first request on.</summary>
-    private sealed class TelemetryStarter(TelemetryProviders providers) : IHostedService
-    {
-        public Task StartAsync(CancellationToken cancellationToken)
-        {
-            GC.KeepAlive(providers);
-            return Task.CompletedTask;
-        }
-
-        public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
     }
 }
 
