@@ -40,7 +40,6 @@ public static class KafkaConfig
     public static string Bootstrap(string connectionString)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(connectionString);
-        KafkaNativeLibrary.EnsureRegistered();
         if (!connectionString.Contains('='))
         {
             return connectionString.Trim();

@@ -25,7 +25,6 @@ public sealed class KafkaDevBrokerResource(string name, IReadOnlyList<string> to
 
     internal void Start()
     {
-        KafkaNativeLibrary.EnsureRegistered();
         _cluster?.Dispose();
         _cluster = MockKafkaCluster.Start(brokers: 1);
         foreach (var topic in Topics)

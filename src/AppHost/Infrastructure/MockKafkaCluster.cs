@@ -14,7 +14,7 @@ internal sealed class MockKafkaCluster : IDisposable
     /// <summary>The mock cluster numbers its brokers from 1.</summary>
     public const int FirstBrokerId = 1;
 
-    private const string Library = "librdkafka.so.1";
+    private const string Library = "librdkafka";
     private const int ProducerType = 0; // RD_KAFKA_PRODUCER
     private const int ConfOk = 0; // RD_KAFKA_CONF_OK
     private const int AddressFamilyInet = 2; // AF_INET
@@ -23,6 +23,13 @@ internal sealed class MockKafkaCluster : IDisposable
     private const int ShutReadWrite = 2; // SHUT_RDWR
 
     private readonly ClusterHandle _cluster;
+
+    // librdkafka.redist's default librdkafka.so wants libsasl2.so.3, which Debian does not ship; like
+    // Confluent.Kafka, fall back to its self-contained centos8 build, so both load the same library.
+    static MockKafkaCluster() => NativeLibrary.SetDllImportResolver(typeof(MockKafkaCluster).Assembly, (name, assembly, searchPath) =>
+        name != Library ? IntPtr.Zero
+        : NativeLibrary.TryLoad(Library, assembly, searchPath, out var handle) || NativeLibrary.TryLoad("centos8-" + Library, assembly, searchPath, out handle) ? handle
+        : throw new DllNotFoundException("Neither librdkafka nor centos8-librdkafka from librdkafka.redist could be loaded."));
 
     private MockKafkaCluster(ClusterHandle cluster)
     {
