@@ -61,11 +61,13 @@ public static class PlatformConventions
         {
             service.WithEnvironment(context =>
             {
-                foreach (var setting in overrides.GetChildren())
+                // Given as an environment variable (Resources__ingestor__Environment__Ingestor__BatchMaxRows) the
+                // setting arrives split into sections; flattened back, both spellings name the same variable.
+                foreach (var (key, value) in overrides.AsEnumerable(makePathsRelative: true))
                 {
-                    if (setting.Value is not null)
+                    if (value is not null)
                     {
-                        context.EnvironmentVariables[setting.Key] = setting.Value;
+                        context.EnvironmentVariables[key.Replace(":", "__", StringComparison.Ordinal)] = value;
                     }
                 }
             });

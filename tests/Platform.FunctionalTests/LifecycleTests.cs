@@ -176,6 +176,22 @@ public sealed class AppHostProcessTests() : StateFolderTest("apphost-process")
         Assert.Empty(OrphanProcesses.Using(State));
     }
 
+    [Fact]
+    public async Task AServiceInACrashLoopIsRestartedWithBackoffThenLeftStoppedWithTheReason()
+    {
+        // An invalid option makes the Ingestor refuse to start (options are validated on start), every time.
+        using var host = StartAppHost(("Resources__ingestor__Environment__Ingestor__BatchMaxRows", "0"));
+
+        var output = await Eventually.MatchesAsync(() => Task.FromResult(host.Output), o => o.Contains("not restarting it again", StringComparison.Ordinal),
+            TimeSpan.FromMinutes(3));
+
+        Assert.Contains("ingestor exited unexpectedly", output);
+        Assert.Contains("restarting it in 1 s", output);
+        Assert.Contains("restarting it in 8 s", output);
+        Assert.Contains("ingestor exited 5 times within 5 minutes", output);
+        Assert.Contains("BatchMaxRows", File.ReadAllText(Path.Combine(State, "logs", "ingestor.log")));
+    }
+
     private async Task WaitForEndpointsAsync(RunningHost host)
     {
         var endpoints = Path.Combine(State, "endpoints.json");

@@ -8,7 +8,7 @@ namespace AppHost.Lifecycle;
 /// runs as a process, so tools outside it (the benchmark's CPU breakdown, an operator with ps) can
 /// tell which process is which without asking the dashboard.
 /// </summary>
-internal sealed class ProcessRecords(ResourceNotificationService notifications, PlatformOptions options) : BackgroundService
+internal sealed class ProcessRecords(ResourceNotificationService notifications, PlatformOptions options) : EarlyBackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {

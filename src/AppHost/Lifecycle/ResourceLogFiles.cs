@@ -6,7 +6,7 @@ namespace AppHost.Lifecycle;
 /// Copies every resource's console output into <c>STATE/logs/NAME.log</c> as it comes, so a run can
 /// be read (and grepped) after the dashboard has gone.
 /// </summary>
-internal sealed class ResourceLogFiles(DistributedApplicationModel model, ResourceLoggerService logs, PlatformOptions options) : BackgroundService
+internal sealed class ResourceLogFiles(DistributedApplicationModel model, ResourceLoggerService logs, PlatformOptions options) : EarlyBackgroundService
 {
     protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
         Task.WhenAll(model.Resources.Where(r => r is not ParameterResource && r is not IResourceWithParent<ProjectResource>).Select(r => CopyAsync(r, stoppingToken)));

@@ -16,7 +16,7 @@ internal sealed class Supervisor(
     ResourceLoggerService resourceLogs,
     IHostApplicationLifetime lifetime,
     TimeProvider time,
-    ILogger<Supervisor> logger) : BackgroundService
+    ILogger<Supervisor> logger) : EarlyBackgroundService
 {
     public const int CrashLoopLimit = 5;
     public static readonly TimeSpan CrashLoopWindow = TimeSpan.FromMinutes(5);
