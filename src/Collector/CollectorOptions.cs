@@ -3,7 +3,7 @@ using System.ComponentModel.DataAnnotations;
 namespace Collector;
 
 /// <summary>Intake limits, rate limits and Kafka acknowledgement bounds, bound from the <c>Collector</c> section.</summary>
-public sealed class CollectorOptions
+public sealed class CollectorOptions : IValidatableObject
 {
     public const string Section = "Collector";
 
@@ -50,6 +50,19 @@ public sealed class CollectorOptions
 
     [Required]
     public RateLimitOptions RateLimits { get; set; } = new();
+
+    /// <summary>
+    /// Addresses (<c>10.0.0.5</c>) or networks (<c>10.0.0.0/8</c>) of the reverse proxies in front of the Collector. Only a
+    /// request that arrives from one of them has its client address taken from <c>X-Forwarded-For</c> (for the per-client
+    /// rate limit); empty, the header is ignored, so a client cannot pick its own rate-limit bucket.
+    /// </summary>
+    public List<string> TrustedProxies { get; set; } = [];
+
+    public IEnumerable<ValidationResult> Validate(ValidationContext validationContext) =>
+        TrustedProxies
+            .Where(p => !(p.Contains('/') ? System.Net.IPNetwork.TryParse(p, out _) : System.Net.IPAddress.TryParse(p, out _)))
+            .Select(p => new ValidationResult(
+                $"'{p}' is neither an IP address (10.0.0.5) nor a network (10.0.0.0/8).", [nameof(TrustedProxies)]));
 }
 
 public sealed class RateLimitOptions

@@ -159,6 +159,63 @@ public sealed class ClientRateLimitTests : IAsyncLifetime
         Assert.Equal(HttpStatusCode.Accepted, later.StatusCode);
     }
 
+    [Fact]
+    public async Task ForwardedForIsHonouredFromTheConfiguredProxyOnlySoOtherClientsCannotPickTheirBucket()
+    {
+        var tenant = await _platform.CreateTenantAsync();
+        var key = Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes(tenant.WriteKey + ":"));
+        using var viaProxy = ClientFrom(IPAddress.Loopback, key); // 127.0.0.1 is the configured proxy
+        using var direct = ClientFrom(IPAddress.Parse("127.0.0.2"), key); // a client on another address
+
+        // Behind the proxy, each forwarded client has its own bucket: one exhausting it leaves the next served.
+        Assert.Equal(HttpStatusCode.TooManyRequests, await ExhaustAsync(viaProxy, _ => "203.0.113.10"));
+        Assert.Equal(HttpStatusCode.Accepted, await PostAsync(viaProxy, "203.0.113.11"));
+        // A chain ending in the proxy's client: that hop counts, not what the client wrote before it.
+        Assert.Equal(HttpStatusCode.TooManyRequests, await ExhaustAsync(viaProxy, i => $"198.51.100.{i}, 203.0.113.12"));
+
+        // Not from the proxy: the header is ignored, so changing it on every request does not buy a fresh bucket.
+        Assert.Equal(HttpStatusCode.TooManyRequests, await ExhaustAsync(direct, i => $"203.0.113.{100 + i}"));
+    }
+
+    /// <summary>Up to ten requests as fast as they go (the bucket holds four), until one is refused.</summary>
+    private static async Task<HttpStatusCode> ExhaustAsync(HttpClient client, Func<int, string> forwardedFor)
+    {
+        var status = HttpStatusCode.Accepted;
+        for (var i = 0; i < 10 && status != HttpStatusCode.TooManyRequests; i++)
+        {
+            status = await PostAsync(client, forwardedFor(i));
+        }
+
+        return status;
+    }
+
+    private static async Task<HttpStatusCode> PostAsync(HttpClient client, string forwardedFor)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/events") { Content = Http.Json(Http.Event("e", "u1")) };
+        request.Headers.Add("X-Forwarded-For", forwardedFor);
+        using var response = await client.SendAsync(request);
+        return response.StatusCode;
+    }
+
+    /// <summary>A Collector client whose connections leave from <paramref name="source"/> (any 127/8 address is loopback on Linux).</summary>
+    private HttpClient ClientFrom(IPAddress source, string basicKey)
+    {
+        var collector = new Uri(_platform.App["collector"].Url!);
+        var handler = new SocketsHttpHandler
+        {
+            ConnectCallback = async (context, cancellationToken) =>
+            {
+                var socket = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.InterNetwork, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+                socket.Bind(new IPEndPoint(source, 0));
+                await socket.ConnectAsync(new IPEndPoint(IPAddress.Loopback, context.DnsEndPoint.Port), cancellationToken);
+                return new System.Net.Sockets.NetworkStream(socket, ownsSocket: true);
+            },
+        };
+        var client = new HttpClient(handler) { BaseAddress = collector, Timeout = TimeSpan.FromSeconds(30) };
+        client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Basic", basicKey);
+        return client;
+    }
+
     private sealed class LimitedPlatform : PlatformFixture
     {
         protected override bool WithDemoData => false;
@@ -166,6 +223,7 @@ public sealed class ClientRateLimitTests : IAsyncLifetime
         protected override IReadOnlyDictionary<string, string?> Configuration => new Dictionary<string, string?>
         {
             ["Resources:collector:Environment:Collector__RateLimits__RequestsPerSecondPerClient"] = "2",
+            ["Resources:collector:Environment:Collector__TrustedProxies__0"] = "127.0.0.1",
         };
     }
 }

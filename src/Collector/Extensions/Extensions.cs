@@ -3,6 +3,7 @@ using Collector;
 using Collector.Intake;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.HttpOverrides;
 using Microsoft.AspNetCore.RateLimiting;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
@@ -24,6 +25,7 @@ internal static class Extensions
         builder.AddTenantDirectory("platform");
         builder.AddApiKeyAuthentication(ApiKeyKind.Write);
         builder.AddAdminAuthentication();
+        builder.AddTrustedProxies();
         builder.AddRateLimits();
         builder.Services.TryAddSingleton(TimeProvider.System);
         builder.Services.AddSingleton<EventPublisher>();
@@ -36,6 +38,11 @@ internal static class Extensions
 
     public static void MapApplicationEndpoints(this WebApplication app)
     {
+        if (app.Services.GetRequiredService<IOptions<CollectorOptions>>().Value.TrustedProxies.Count > 0)
+        {
+            app.UseForwardedHeaders(); // before the rate limiter, which partitions by the client address
+        }
+
         app.UseRateLimiter();
         app.MapEventsApi();
         app.MapSegmentApi();
@@ -52,6 +59,35 @@ internal static class Extensions
         builder.Services.AddAuthorizationBuilder().AddPolicy(AdminTokenAuthenticationHandler.PolicyName, policy => policy
             .AddAuthenticationSchemes(AdminTokenAuthenticationHandler.SchemeName)
             .RequireRole(AdminTokenAuthenticationHandler.PolicyName));
+    }
+
+    /// <summary>
+    /// X-Forwarded-For from the configured proxies only: ASP.NET Core trusts loopback by default, which would let any local
+    /// client (or a proxy that passes the header through) choose its rate-limit partition. The middleware walks the header
+    /// from the right while each hop is a trusted proxy, so a chain of them works and a spoofed left part is never used.
+    /// </summary>
+    private static void AddTrustedProxies(this IHostApplicationBuilder builder)
+    {
+        var proxies = builder.Configuration.GetSection($"{CollectorOptions.Section}:{nameof(CollectorOptions.TrustedProxies)}").Get<List<string>>() ?? [];
+        builder.Services.Configure<ForwardedHeadersOptions>(forwarded =>
+        {
+            forwarded.ForwardedHeaders = ForwardedHeaders.XForwardedFor;
+            forwarded.ForwardLimit = null;
+            forwarded.KnownProxies.Clear();
+            forwarded.KnownIPNetworks.Clear();
+            foreach (var proxy in proxies)
+            {
+                // Malformed entries fail CollectorOptions' validation at start.
+                if (System.Net.IPNetwork.TryParse(proxy, out var network) && proxy.Contains('/'))
+                {
+                    forwarded.KnownIPNetworks.Add(network);
+                }
+                else if (System.Net.IPAddress.TryParse(proxy, out var address))
+                {
+                    forwarded.KnownProxies.Add(address);
+                }
+            }
+        });
     }
 
     /// <summary>Requests per second per client IP; the per-tenant event limit is <see cref="IntakeRateLimiter"/>.</summary>
