@@ -13,6 +13,13 @@ internal static class Http
     public static async Task<JsonObject> ReadObjectAsync(this HttpResponseMessage response) =>
         (await response.Content.ReadFromJsonAsync<JsonObject>())!;
 
+    public static async Task<JsonObject> GetObjectAsync(this HttpClient client, string path)
+    {
+        using var response = await client.GetAsync(path);
+        response.EnsureSuccessStatusCode();
+        return await response.ReadObjectAsync();
+    }
+
     public static async Task<JsonObject> CountAsync(this HttpClient api, string query = "")
     {
         using var response = await api.GetAsync("/v1/events/count" + query);

@@ -24,8 +24,11 @@ public sealed record PartitionLagStatus(string Topic, int Partition, long Lag);
 /// <summary>The Ingestor's last Kafka consumer lag sample; <see cref="Error"/> says why the figures are null.</summary>
 public sealed record ConsumerLagStatus(long? TotalLag, DateTimeOffset? SampledAt, IReadOnlyList<PartitionLagStatus> Partitions, IngestorCountersStatus? Counters, string? Error);
 
-/// <summary>The Ingestor's totals since it started.</summary>
-public sealed record IngestorCountersStatus(long Consumed, long Inserted, long DuplicatesDropped, long DeadLettered);
+/// <summary>
+/// The Ingestor's totals since it started. <see cref="DeadLettered"/> includes <see cref="RefusedByClickHouse"/>: rows the
+/// server refused because of their data, isolated from their batch (the rest of it was stored).
+/// </summary>
+public sealed record IngestorCountersStatus(long Consumed, long Inserted, long DuplicatesDropped, long DeadLettered, long RefusedByClickHouse);
 
 /// <summary>A model's latest build. <see cref="DurationMs"/> has whole-second resolution (the run log keeps seconds).</summary>
 public sealed record TransformRunStatus(string Model, string Status, string Trigger, DateTimeOffset StartedAt, long DurationMs, long Rows, string? Error);

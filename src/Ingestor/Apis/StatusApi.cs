@@ -29,7 +29,8 @@ public static class StatusApi
                     metrics.Total("ingestor.events.consumed"),
                     metrics.Total("ingestor.events.inserted"),
                     metrics.Total("ingestor.events.duplicates_dropped"),
-                    metrics.Total("ingestor.events.dead_lettered")),
+                    metrics.Total("ingestor.events.dead_lettered"),
+                    metrics.Total("ingestor.events.refused_by_clickhouse")),
                 CdcStatus.From(cdc, cdcMetrics, cdcOptions.Value, time.GetUtcNow())));
         }).WithTags("Status");
         return app;
@@ -40,7 +41,7 @@ public static class StatusApi
 public sealed record IngestorStatus(DateTimeOffset? LagSampledAt, long? TotalLag, IReadOnlyList<PartitionLag> Partitions, IngestorCounters Counters, CdcStatus Cdc);
 
 /// <summary>Totals since this process started.</summary>
-public sealed record IngestorCounters(long Consumed, long Inserted, long DuplicatesDropped, long DeadLettered);
+public sealed record IngestorCounters(long Consumed, long Inserted, long DuplicatesDropped, long DeadLettered, long RefusedByClickHouse);
 
 /// <summary>
 /// The CDC bridge. LSNs are PostgreSQL's text form (<c>0/16B3748</c>). <see cref="ReplicationLagBytes"/> is the

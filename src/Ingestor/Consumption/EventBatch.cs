@@ -22,6 +22,8 @@ public enum RecordOutcome
 public sealed class EventBatch
 {
     private readonly HashSet<(string TenantId, string EventId)> _keys = [];
+    private readonly List<(ConsumeResult<byte[], byte[]> Record, CollectedEvent Event)> _rowSources = [];
+    private readonly HashSet<int> _refused = [];
     private readonly Stopwatch _age = new();
 
     public List<RawEventRow> Rows { get; } = [];
@@ -71,6 +73,7 @@ public sealed class EventBatch
                 }
 
                 Rows.Add(row);
+                _rowSources.Add((result, collected!));
                 return RecordOutcome.Row;
             }
         }
@@ -85,9 +88,33 @@ public sealed class EventBatch
 
     private static bool Storable(DateTimeOffset time) => time.UtcDateTime.Year is >= 1970 and < 2106;
 
-    public void Clear()
+    /// <summary>
+    /// ClickHouse refused the row at <paramref name="index"/> because of its data: it is dead-lettered with the server's reason
+    /// instead of stored. Idempotent, since a retry of the batch isolates the same row again. False when already refused.
+    /// </summary>
+    public bool Refuse(int index, string reason)
+    {
+        if (!_refused.Add(index))
+        {
+            return false;
+        }
+
+        var (record, collected) = _rowSources[index];
+        DeadLetters.Enqueue(DeadLetter(record, "ClickHouse refused the row: " + reason, null, collected));
+        return true;
+    }
+
+    /// <summary>Every row is stored or refused: only the dead letters remain to send.</summary>
+    public void RowsDone()
     {
         Rows.Clear();
+        _rowSources.Clear();
+        _refused.Clear();
+    }
+
+    public void Clear()
+    {
+        RowsDone();
         DeadLetters.Clear();
         Offsets.Clear();
         _keys.Clear();

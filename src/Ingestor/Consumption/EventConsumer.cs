@@ -206,11 +206,11 @@ public sealed class EventConsumer(
         if (_batch.Rows.Count > 0)
         {
             var started = Stopwatch.GetTimestamp();
-            await clickHouse.InsertAsync(RawEventRow.Table, _batch.Rows, RawEventJsonContext.Default.RawEventRow, attempt.Token);
+            var refused = await InsertIsolatingRefusedRowsAsync(0, _batch.Rows.Count, attempt.Token);
             metrics.InsertDuration.Record(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
-            metrics.Inserted.Add(_batch.Rows.Count);
+            metrics.Inserted.Add(_batch.Rows.Count - refused);
             metrics.BatchRows.Record(_batch.Rows.Count);
-            _batch.Rows.Clear();
+            _batch.RowsDone();
         }
 
         while (_batch.DeadLetters.TryPeek(out var message))
@@ -218,6 +218,40 @@ public sealed class EventConsumer(
             await deadLetters.ProduceAsync(EventTopics.DeadLetter, message, attempt.Token);
             _batch.DeadLetters.Dequeue();
             metrics.DeadLettered.Add(1);
+        }
+    }
+
+    /// <summary>
+    /// Inserts rows [start, start + count). When ClickHouse refuses them because of the data, halves the range until the
+    /// refused rows stand alone, stores the rest and dead-letters those with the server's reason, so one bad row costs a few
+    /// extra inserts rather than stalling every partition. Any other failure propagates (the batch is retried whole; copies
+    /// of rows stored before it fold by event id). Returns how many rows were refused.
+    /// </summary>
+    private async Task<int> InsertIsolatingRefusedRowsAsync(int start, int count, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await clickHouse.InsertAsync(RawEventRow.Table, start == 0 && count == _batch.Rows.Count ? _batch.Rows : _batch.Rows.GetRange(start, count),
+                RawEventJsonContext.Default.RawEventRow, cancellationToken);
+            return 0;
+        }
+        catch (ClickHouseServerException ex) when (ex.IsDataError)
+        {
+            if (count == 1)
+            {
+                if (_batch.Refuse(start, ex.Message))
+                {
+                    metrics.RefusedRows.Add(1);
+                    var row = _batch.Rows[start];
+                    logger.LogWarning("ClickHouse refused event {EventId} of tenant {TenantId}; dead-lettering it: {Error}", row.EventId, row.TenantId, ex.Message);
+                }
+
+                return 1;
+            }
+
+            var half = count / 2;
+            return await InsertIsolatingRefusedRowsAsync(start, half, cancellationToken)
+                + await InsertIsolatingRefusedRowsAsync(start + half, count - half, cancellationToken);
         }
     }
 

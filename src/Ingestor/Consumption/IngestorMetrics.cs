@@ -24,6 +24,8 @@ public sealed class IngestorMetrics
         DuplicatesDropped = meter.CreateCounter<long>("ingestor.events.duplicates_dropped", "{record}",
             "Records dropped because the batch already held their (tenant_id, event_id).");
         DeadLettered = meter.CreateCounter<long>("ingestor.events.dead_lettered", "{record}", "Records sent to the dead-letter topic.");
+        RefusedRows = meter.CreateCounter<long>("ingestor.events.refused_by_clickhouse", "{row}",
+            "Rows ClickHouse refused because of their data, isolated from their batch and dead-lettered.");
         BatchRows = meter.CreateHistogram<long>("ingestor.batch.rows", "{row}", "Rows per insert.");
         InsertDuration = meter.CreateHistogram<double>("ingestor.insert.duration", "ms", "Duration of a successful insert.");
         meter.CreateObservableGauge("ingestor.consumer.lag", () => Volatile.Read(ref _lag), "{record}",
@@ -48,6 +50,8 @@ public sealed class IngestorMetrics
     public Counter<long> DuplicatesDropped { get; }
 
     public Counter<long> DeadLettered { get; }
+
+    public Counter<long> RefusedRows { get; }
 
     public Histogram<long> BatchRows { get; }
 
