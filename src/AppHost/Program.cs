@@ -37,7 +37,7 @@ var transformer = builder.AddService<Projects.Transformer>("transformer", port: 
 
 var api = builder.AddService<Projects.Api>("api", port: 5081, options)
     .WithEnvironment("Api__Jwt__SigningKey", builder.AddSecret("jwt-signing-key", options))
-    .WithReference(clickhouse).WithReference(platformDb).WithReference(ingestor).WithReference(transformer)
+    .WithReference(clickhouse).WithReference(platformDb).WithReference(ingestor).WithReference(transformer).WithReference(collector)
     .WaitFor(ingestor).WaitFor(platformDb)
     .WithExternalHttpEndpoints();
 

@@ -100,12 +100,17 @@ public static partial class Extensions
         return app;
     }
 
+    private static readonly string ProcessStartedAt =
+        System.Diagnostics.Process.GetCurrentProcess().StartTime.ToUniversalTime().ToString("O", System.Globalization.CultureInfo.InvariantCulture);
+
     private static Task WriteHealthReportAsync(HttpContext context, HealthReport report)
     {
         context.Response.ContentType = "application/json";
         var body = new Dictionary<string, object?>
         {
             ["status"] = report.Status.ToString(),
+            // Lets a watcher (the Api's pipeline health) tell a restarted process from one that kept running.
+            ["startedAt"] = ProcessStartedAt,
             ["checks"] = report.Entries.ToDictionary(
                 e => e.Key,
                 e => new Dictionary<string, object?> { ["status"] = e.Value.Status.ToString(), ["description"] = e.Value.Description }),

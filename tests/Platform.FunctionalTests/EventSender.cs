@@ -13,6 +13,7 @@ internal sealed class EventSender(HttpClient collector, string prefix, int batch
     private readonly ConcurrentDictionary<string, bool> _accepted = new();
     private int _batches;
     private int _refusals;
+    private int _connectionErrors;
 
     public int AcceptedCount => _accepted.Count;
 
@@ -20,6 +21,9 @@ internal sealed class EventSender(HttpClient collector, string prefix, int batch
 
     /// <summary>Answers other than 202 (each followed by a resend).</summary>
     public int Refusals => _refusals;
+
+    /// <summary>Requests that got no answer (connection refused or reset), each followed by a resend.</summary>
+    public int ConnectionErrors => _connectionErrors;
 
     public IReadOnlyList<string> NextBatch()
     {
@@ -63,6 +67,7 @@ internal sealed class EventSender(HttpClient collector, string prefix, int batch
             }
             catch (HttpRequestException)
             {
+                Interlocked.Increment(ref _connectionErrors);
                 status = 0;
                 retryAfter = TimeSpan.FromSeconds(1);
             }

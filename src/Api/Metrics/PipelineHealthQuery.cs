@@ -43,8 +43,9 @@ public sealed record PendingMutation(string Table, string MutationId, DateTimeOf
 
 public sealed record ClickHouseHealth(IReadOnlyList<TableParts> Tables, IReadOnlyList<PendingMutation> PendingMutations);
 
+/// <param name="Services">The Collector, Ingestor and Transformer as the Api's <see cref="ServiceWatch"/> last saw them: up, starting, unready or down, and restarts.</param>
 public sealed record PlatformPipelineHealth(
-    ConsumerLagStatus ConsumerLag, IReadOnlyList<TransformRunStatus> TransformRuns, IReadOnlyList<FailingDataTest> FailingTests, ClickHouseHealth ClickHouse, CdcHealth Cdc);
+    IReadOnlyList<ServiceHealth> Services, ConsumerLagStatus ConsumerLag, IReadOnlyList<TransformRunStatus> TransformRuns, IReadOnlyList<FailingDataTest> FailingTests, ClickHouseHealth ClickHouse, CdcHealth Cdc);
 
 /// <summary>One replicated table of the CDC bridge, as the Ingestor reports it (docs/cdc-apply.md). No row data.</summary>
 public sealed record CdcTableHealth(
@@ -71,7 +72,8 @@ public sealed record PipelineHealthResponse(DateTimeOffset CheckedAt, TenantPipe
 /// builds and failing data tests, ClickHouse parts and pending mutations. A table not there yet is an
 /// empty list and an unreachable Ingestor a null lag with an error, never a failed answer.
 /// </summary>
-public sealed class PipelineHealthQuery(TenantSources sources, MetricsQueryRunner runner, ClickHouseClient clickHouse, IHttpClientFactory http, TimeProvider time)
+public sealed class PipelineHealthQuery(
+    TenantSources sources, MetricsQueryRunner runner, ClickHouseClient clickHouse, IHttpClientFactory http, ServiceWatch services, TimeProvider time)
 {
     public const string IngestorClient = "ingestor";
 
@@ -90,7 +92,7 @@ public sealed class PipelineHealthQuery(TenantSources sources, MetricsQueryRunne
         var clickHouseHealth = ClickHouseAsync(cancellationToken);
         await Task.WhenAll(lag, tenant, runs, tests, clickHouseHealth);
         return new PipelineHealthResponse(now, await tenant,
-            new PlatformPipelineHealth(await lag, await runs, await tests, await clickHouseHealth, Cdc(await ingestor)));
+            new PlatformPipelineHealth(services.Current, await lag, await runs, await tests, await clickHouseHealth, Cdc(await ingestor)));
     }
 
     private async Task<TenantPipelineHealth> TenantAsync(TenantScope scope, DateTimeOffset now, CancellationToken cancellationToken)
@@ -266,6 +268,9 @@ public static class PipelineHealthRegistration
             client.BaseAddress = Uri.TryCreate(address, UriKind.Absolute, out var uri) ? uri : null;
             client.Timeout = TimeSpan.FromSeconds(2); // a slow Ingestor must not hold the health answer
         });
+        builder.Services.AddHttpClient(ServiceWatch.ProbeClient, client => client.Timeout = TimeSpan.FromSeconds(1));
+        builder.Services.AddSingleton<ServiceWatch>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<ServiceWatch>());
         builder.Services.AddSingleton<PipelineHealthQuery>();
     }
 }

@@ -7,7 +7,9 @@ namespace AppHost.Lifecycle;
 /// Restarts a service or server that exits without being asked: DCP reports it "Finished" with a
 /// non-zero exit code (a stop that was asked for exits 0, or is "Terminated"), after a backoff that doubles from one second. A resource that
 /// exits <see cref="CrashLoopLimit"/> times within <see cref="CrashLoopWindow"/> is left stopped, and
-/// the AppHost's log and the resource's own log in the dashboard say why.
+/// the AppHost's log and the resource's own log in the dashboard say why. A process that ran
+/// <see cref="StableRun"/> before it exited was not crash-looping: its history starts afresh (as Kubernetes
+/// resets a pod's backoff), so an OOM kill now and then never leaves a healthy service stopped.
 /// </summary>
 internal sealed class Supervisor(
     DistributedApplicationModel model,
@@ -20,6 +22,7 @@ internal sealed class Supervisor(
 {
     public const int CrashLoopLimit = 5;
     public static readonly TimeSpan CrashLoopWindow = TimeSpan.FromMinutes(5);
+    public static readonly TimeSpan StableRun = TimeSpan.FromSeconds(10);
     private static readonly TimeSpan FirstBackoff = TimeSpan.FromSeconds(1);
 
     private readonly Dictionary<string, List<DateTimeOffset>> _exits = [];
@@ -37,11 +40,12 @@ internal sealed class Supervisor(
                 continue;
             }
 
-            _ = RestartAsync(change.Resource, change.ResourceId, change.Snapshot.ExitCode, stoppingToken);
+            var ran = change.Snapshot is { StartTimeStamp: { } started, StopTimeStamp: { } stopped } ? stopped - started : TimeSpan.Zero;
+            _ = RestartAsync(change.Resource, change.ResourceId, change.Snapshot.ExitCode, ran, stoppingToken);
         }
     }
 
-    private async Task RestartAsync(IResource resource, string resourceId, int? exitCode, CancellationToken stoppingToken)
+    private async Task RestartAsync(IResource resource, string resourceId, int? exitCode, TimeSpan ran, CancellationToken stoppingToken)
     {
         var resourceLog = resourceLogs.GetLogger(resourceId);
         try
@@ -50,7 +54,7 @@ internal sealed class Supervisor(
             var exits = _exits.TryGetValue(resourceId, out var known) ? known : _exits[resourceId] = [];
             lock (exits)
             {
-                exits.RemoveAll(at => now - at > CrashLoopWindow);
+                exits.RemoveAll(at => now - at > CrashLoopWindow || ran >= StableRun);
                 exits.Add(now);
             }
 
