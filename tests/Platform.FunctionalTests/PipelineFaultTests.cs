@@ -160,6 +160,66 @@ public sealed class PipelineFaultTests(ITestOutputHelper output) : IAsyncLifetim
     }
 
     [Fact]
+    public async Task ACollectorKilledUnderLoadFailsTheRequestsInFlightAndLosesNoEventItAcknowledged()
+    {
+        var tenant = await _platform.CreateTenantAsync();
+        using var collector = _platform.CreateCollectorClient(tenant.WriteKey);
+        using var api = _platform.CreateApiClient(tenant.ReadKey);
+        var sender = new EventSender(collector, "collector-kill", batchSize: 25);
+
+        using var stop = new CancellationTokenSource();
+        // Four SDKs at once, so requests are in flight when the process dies.
+        var sending = Task.WhenAll(Enumerable.Range(0, 4).Select(_ => sender.RunAsync(TimeSpan.FromMilliseconds(5), stop.Token)));
+        await Eventually.MatchesAsync(() => Task.FromResult(sender.AcceptedCount), n => n >= 500);
+        var killed = Stopwatch.StartNew();
+        await _platform.App.KillResourceAsync("collector", waitForRestart: true); // the supervisor starts it again
+        var restarted = sender.AcceptedCount;
+        await Eventually.MatchesAsync(() => Task.FromResult(sender.AcceptedCount), n => n >= restarted + 100);
+        var recovery = killed.Elapsed;
+        await stop.CancelAsync();
+        await sending;
+
+        Assert.True(sender.ConnectionErrors > 0, "no request failed, so the kill did not hit the Collector under load");
+        await AssertCountedExactlyOnceAsync(api, tenant.Id, sender, within: TimeSpan.FromSeconds(60), lateCopies: TimeSpan.FromSeconds(1),
+            $"Collector SIGKILL, taking events again {recovery.TotalSeconds:0.0} s after the kill");
+    }
+
+    [Fact]
+    public async Task ClickHouseStoppedForThirtySecondsUnderLoadLosesAndDoublesNothing()
+    {
+        var tenant = await _platform.CreateTenantAsync();
+        using var collector = _platform.CreateCollectorClient(tenant.WriteKey);
+        using var api = _platform.CreateApiClient(tenant.ReadKey);
+        var sender = new EventSender(collector, "clickhouse-30s", batchSize: 25);
+
+        using var stop = new CancellationTokenSource();
+        var sending = sender.RunAsync(TimeSpan.FromMilliseconds(20), stop.Token);
+        await api.CountUntilAsync(100);
+        await _platform.App.StopResourceAsync("clickhouse");
+        var acceptedAtStop = sender.AcceptedCount;
+        try
+        {
+            await Task.Delay(TimeSpan.FromSeconds(30));
+            Assert.True(sender.AcceptedCount >= acceptedAtStop + 500, // intake goes on into Kafka
+                $"only {sender.AcceptedCount - acceptedAtStop} events accepted while ClickHouse was down");
+        }
+        finally
+        {
+            await _platform.App.StartResourceAsync("clickhouse");
+        }
+
+        var started = Stopwatch.StartNew();
+        var backlog = sender.AcceptedCount;
+        await Eventually.MatchesAsync(() => api.CountAsync(), r => (long)r["total"]! >= backlog, TimeSpan.FromSeconds(90));
+        var recovery = started.Elapsed; // from ClickHouse's start until the outage's backlog is queryable, load still on
+        await stop.CancelAsync();
+        await sending;
+
+        await AssertCountedExactlyOnceAsync(api, tenant.Id, sender, within: TimeSpan.FromSeconds(60), lateCopies: TimeSpan.FromSeconds(1),
+            $"ClickHouse stopped 30 s ({backlog - acceptedAtStop} accepted meanwhile), backlog stored {recovery.TotalSeconds:0.0} s after its start");
+    }
+
+    [Fact]
     public async Task WithKafkaDownTheCollectorAnswers503InTimeAndResentEventsAreCountedOnceWhenItReturns()
     {
         var tenant = await _platform.CreateTenantAsync();
