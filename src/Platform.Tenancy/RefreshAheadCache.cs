@@ -8,8 +8,12 @@ namespace Platform.Tenancy;
 /// for the store, while no answer is ever older than the lifetime (a change made elsewhere, such as a
 /// revocation by another replica, still takes effect within it). At most <c>capacity</c> entries are
 /// kept (lookups of made-up keys must not grow it without bound); past that, lookups go to the store.
+/// When the store cannot be reached (<paramref name="isOutage"/>), an entry keeps answering for up to
+/// <paramref name="outageGrace"/> past its lifetime: nothing can be revoked in a store that is down, and
+/// refusing every known key would turn a short database outage into lost intake.
 /// </summary>
-internal sealed class RefreshAheadCache<T>(TimeProvider time, TimeSpan lifetime, int capacity = 100_000)
+internal sealed class RefreshAheadCache<T>(
+    TimeProvider time, TimeSpan lifetime, int capacity = 100_000, TimeSpan outageGrace = default, Func<Exception, bool>? isOutage = null)
 {
     private readonly ConcurrentDictionary<string, Entry> _entries = new();
     private long _generation;
@@ -28,9 +32,28 @@ internal sealed class RefreshAheadCache<T>(TimeProvider time, TimeSpan lifetime,
 
                 return entry.Value;
             }
+
+            if (entry.StoreUnreachable && age < lifetime + outageGrace)
+            {
+                if (Interlocked.Exchange(ref entry.Refreshing, 1) == 0)
+                {
+                    _ = RefreshAsync(key, load);
+                }
+
+                return entry.Value;
+            }
         }
 
-        return await LoadAsync(key, load, cancellationToken);
+        try
+        {
+            return await LoadAsync(key, load, cancellationToken);
+        }
+        catch (Exception ex) when (entry is not null && isOutage?.Invoke(ex) == true
+            && time.GetUtcNow() - entry.LoadedAt < lifetime + outageGrace)
+        {
+            entry.StoreUnreachable = true;
+            return entry.Value;
+        }
     }
 
     /// <summary>Forgets every entry; loads under way when this is called are not stored.</summary>
@@ -83,9 +106,15 @@ internal sealed class RefreshAheadCache<T>(TimeProvider time, TimeSpan lifetime,
         {
             await LoadAsync(key, load, CancellationToken.None);
         }
-        catch (Exception)
+        catch (Exception ex)
         {
-            // The entry answers until its lifetime ends; the lookup after that loads in line and meets the error.
+            // The entry answers until its lifetime ends (or its outage grace, when the store is down);
+            // a later lookup tries again.
+            if (_entries.TryGetValue(key, out var entry))
+            {
+                entry.StoreUnreachable = isOutage?.Invoke(ex) == true;
+                Volatile.Write(ref entry.Refreshing, 0);
+            }
         }
     }
 
@@ -96,5 +125,8 @@ internal sealed class RefreshAheadCache<T>(TimeProvider time, TimeSpan lifetime,
         public DateTimeOffset LoadedAt { get; } = loadedAt;
 
         public int Refreshing;
+
+        /// <summary>The last load failed because the store could not be reached.</summary>
+        public volatile bool StoreUnreachable;
     }
 }

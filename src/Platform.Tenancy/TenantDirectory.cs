@@ -25,9 +25,20 @@ public sealed partial class TenantDirectory(NpgsqlDataSource dataSource, TimePro
     /// <summary>The oldest a key lookup or intake profile can be: a revocation elsewhere takes effect within it.</summary>
     public static readonly TimeSpan CacheFor = TimeSpan.FromSeconds(30);
 
-    private readonly RefreshAheadCache<ResolvedKey?> _keys = new(time, CacheFor);
-    private readonly RefreshAheadCache<TenantIntakeProfile?> _profiles = new(time, CacheFor);
+    /// <summary>How long past <see cref="CacheFor"/> a key seen before keeps working while PostgreSQL cannot be reached.</summary>
+    public static readonly TimeSpan OutageGrace = TimeSpan.FromMinutes(5);
+
+    private readonly RefreshAheadCache<ResolvedKey?> _keys = new(time, CacheFor, outageGrace: OutageGrace, isOutage: IsStoreUnreachable);
+    private readonly RefreshAheadCache<TenantIntakeProfile?> _profiles = new(time, CacheFor, outageGrace: OutageGrace, isOutage: IsStoreUnreachable);
     private Task? _schema;
+
+    /// <summary>PostgreSQL is down, restarting or out of reach, as opposed to answering with an error about the query.</summary>
+    public static bool IsStoreUnreachable(Exception ex) => ex switch
+    {
+        PostgresException server => server.SqlState.StartsWith("57P", StringComparison.Ordinal) || server.SqlState.StartsWith("08", StringComparison.Ordinal),
+        NpgsqlException or TimeoutException or System.Net.Sockets.SocketException => true,
+        _ => false,
+    };
 
     public static bool IsValidTenantId(string? id) => id is not null && TenantIdPattern().IsMatch(id);
 

@@ -256,30 +256,8 @@ public sealed class PipelineFaultTests(ITestOutputHelper output) : IAsyncLifetim
             $"{sender.Refusals} refusals");
     }
 
-    /// <summary>
-    /// The Api counts exactly the acknowledged events, also after <paramref name="lateCopies"/> more for copies still on
-    /// their way, and ClickHouse holds exactly the acknowledged event ids, no other and none missing (the row count,
-    /// copies included, goes to the test output).
-    /// </summary>
-    private async Task AssertCountedExactlyOnceAsync(HttpClient api, string tenantId, EventSender sender, TimeSpan within, TimeSpan lateCopies, string context)
-    {
-        var accepted = sender.AcceptedCount;
-        var counted = await Eventually.MatchesAsync(() => api.CountAsync(), r => (long)r["total"]! >= accepted, within);
-        Assert.Equal(accepted, (long)counted["total"]!);
-        await Task.Delay(lateCopies);
-        Assert.Equal(accepted, (long)(await api.CountAsync())["total"]!);
-
-        var clickHouse = new ClickHouseClient(new HttpClient(), ClickHouseConnectionSettings.Parse(_platform.App["clickhouse"].ConnectionString!));
-        var tenant = ClickHouseSql.Literal(tenantId);
-        var rows = long.Parse(await clickHouse.QueryScalarAsync($"SELECT count() FROM raw_events WHERE tenant_id = {tenant}"), CultureInfo.InvariantCulture);
-        var stored = (await clickHouse.QueryScalarAsync($"SELECT DISTINCT event_id FROM raw_events WHERE tenant_id = {tenant}"))
-            .Split('\n', StringSplitOptions.RemoveEmptyEntries).ToHashSet();
-        var acknowledged = sender.Accepted.ToHashSet();
-        output.WriteLine($"{context}: acknowledged {accepted}, lost {acknowledged.Except(stored).Count()}, doubled 0 (the Api counts {accepted}), "
-            + $"stored rows {rows} (copies fold by event id), refusals {sender.Refusals}, connection errors {sender.ConnectionErrors}");
-        Assert.Empty(acknowledged.Except(stored));
-        Assert.Empty(stored.Except(acknowledged));
-    }
+    private Task AssertCountedExactlyOnceAsync(HttpClient api, string tenantId, EventSender sender, TimeSpan within, TimeSpan lateCopies, string context) =>
+        Acknowledgements.AssertCountedExactlyOnceAsync(_platform, output, api, tenantId, sender, within, lateCopies, context);
 
     /// <summary>The Ingestor group's committed offsets on the events topic, summed (an OffsetFetch; it does not join the group).</summary>
     private long CommittedOffsets()

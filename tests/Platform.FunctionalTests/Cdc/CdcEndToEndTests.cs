@@ -1,9 +1,11 @@
+using System.Diagnostics;
 using System.Globalization;
 using System.Net.Http.Json;
 using System.Text.Json.Nodes;
 using Npgsql;
 using Platform.ClickHouse;
 using Platform.Testing;
+using Xunit.Abstractions;
 
 namespace Platform.FunctionalTests.Cdc;
 
@@ -118,7 +120,7 @@ public sealed class CdcPlatform : PlatformFixture
     }
 }
 
-public sealed class CdcEndToEndTests(CdcPlatform platform) : IClassFixture<CdcPlatform>
+public sealed class CdcEndToEndTests(CdcPlatform platform, ITestOutputHelper output) : IClassFixture<CdcPlatform>
 {
     private const string ItemColumns = "id, account_id, name, qty, price, active, changed_at";
 
@@ -172,6 +174,47 @@ public sealed class CdcEndToEndTests(CdcPlatform platform) : IClassFixture<CdcPl
 
         Assert.True(written > 50, $"only {written} changes were written");
         await platform.AssertReplicatedAsync("e2e_items", ItemColumns, TimeSpan.FromSeconds(90));
+    }
+
+    [Fact]
+    public async Task PostgresStoppedForThirtySecondsUnderLoadKeepsKnownKeysWorkingAndTheBridgeResumesFromItsSlot()
+    {
+        var tenant = await platform.CreateTenantAsync();
+        using var collector = platform.CreateCollectorClient(tenant.WriteKey);
+        using var api = platform.CreateApiClient(tenant.ReadKey);
+        var sender = new EventSender(collector, "postgres-30s", batchSize: 25);
+        using var stopSending = new CancellationTokenSource();
+        var sending = sender.RunAsync(TimeSpan.FromMilliseconds(20), stopSending.Token);
+        await api.CountUntilAsync(100);
+
+        // Changes committed up to the moment PostgreSQL stops, so some are still on their way to the bridge.
+        using var stopWriting = new CancellationTokenSource(TimeSpan.FromSeconds(2));
+        var writtenBefore = await WriteSteadilyAsync("e2e_items", 100_000, stopWriting.Token);
+        await platform.App.StopResourceAsync("postgres");
+        var acceptedAtStop = sender.AcceptedCount;
+        try
+        {
+            await Task.Delay(TimeSpan.FromSeconds(30)); // longer than a key's cache time: the outage grace keeps it working
+            Assert.True(sender.AcceptedCount >= acceptedAtStop + 500, $"only {sender.AcceptedCount - acceptedAtStop} events accepted while PostgreSQL was down");
+            Assert.Equal(0, sender.Refusals);
+        }
+        finally
+        {
+            await platform.App.StartResourceAsync("postgres");
+        }
+
+        var started = Stopwatch.StartNew();
+        NpgsqlConnection.ClearAllPools(); // the pool's connections died with the server
+        using var stopWritingAgain = new CancellationTokenSource(TimeSpan.FromSeconds(2));
+        var writtenAfter = await WriteSteadilyAsync("e2e_items", 200_000, stopWritingAgain.Token);
+        await platform.AssertReplicatedAsync("e2e_items", ItemColumns, TimeSpan.FromSeconds(90));
+        var recovery = started.Elapsed;
+        await stopSending.CancelAsync();
+        await sending;
+
+        output.WriteLine($"CDC: {writtenBefore} changes before the stop and {writtenAfter} after it replicated exactly, {recovery.TotalSeconds:0.0} s after PostgreSQL's start");
+        await Acknowledgements.AssertCountedExactlyOnceAsync(platform, output, api, tenant.Id, sender, TimeSpan.FromSeconds(60), TimeSpan.FromSeconds(1),
+            $"PostgreSQL stopped 30 s ({sender.AcceptedCount - acceptedAtStop} events accepted meanwhile)");
     }
 
     [Fact]
