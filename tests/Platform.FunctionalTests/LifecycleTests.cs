@@ -158,14 +158,24 @@ public sealed class AppHostProcessTests() : StateFolderTest("apphost-process")
     [Fact]
     public async Task ARunAfterTheAppHostWasKilledStopsWhatItLeftAndComesUp()
     {
+        int crashedPid;
         using (var crashed = StartAppHost())
         {
             await WaitForEndpointsAsync(crashed);
+            crashedPid = crashed.Process.Id;
             Posix.Signal(crashed.Process.Id, Posix.SigKill);
             await crashed.Process.WaitForExitAsync();
         }
 
-        // Nothing stopped the servers in an orderly way: the next run must.
+        // DCP, left alone, would stop the servers itself some seconds later, racing the next run: kill it too, as a
+        // machine-level crash would, so the servers are certainly left behind.
+        foreach (var dcp in ProcessesWhoseCommandLineHas($"--monitor {crashedPid}"))
+        {
+            Posix.Signal(dcp, Posix.SigKill);
+        }
+
+        await Task.Delay(TimeSpan.FromSeconds(1));
+        Assert.Contains(OrphanProcesses.Using(State), p => p.Contains("clickhouse-server", StringComparison.Ordinal));
         File.Delete(Path.Combine(State, "endpoints.json"));
         using var next = StartAppHost();
         await WaitForEndpointsAsync(next);
@@ -174,6 +184,27 @@ public sealed class AppHostProcessTests() : StateFolderTest("apphost-process")
         await next.Process.WaitForExitAsync().WaitAsync(TimeSpan.FromMinutes(2));
         Assert.Equal(0, next.Process.ExitCode);
         Assert.Empty(OrphanProcesses.Using(State));
+    }
+
+    private static IEnumerable<int> ProcessesWhoseCommandLineHas(string text)
+    {
+        foreach (var directory in Directory.GetDirectories("/proc"))
+        {
+            string commandLine;
+            try
+            {
+                commandLine = File.ReadAllText(Path.Combine(directory, "cmdline")).Replace('\0', ' ');
+            }
+            catch (IOException)
+            {
+                continue; // the process has gone
+            }
+
+            if (int.TryParse(Path.GetFileName(directory), out var pid) && commandLine.Contains(text, StringComparison.Ordinal))
+            {
+                yield return pid;
+            }
+        }
     }
 
     [Fact]
