@@ -158,23 +158,22 @@ public sealed class AppHostProcessTests() : StateFolderTest("apphost-process")
     [Fact]
     public async Task ARunAfterTheAppHostWasKilledStopsWhatItLeftAndComesUp()
     {
-        int crashedPid;
         using (var crashed = StartAppHost())
         {
             await WaitForEndpointsAsync(crashed);
-            crashedPid = crashed.Process.Id;
+            // DCP watches the AppHost (--monitor PID) and keeps a "monitor-process" per server that stops it once DCP
+            // goes, racing the next run. Kill all of DCP first, watchers before the rest, as a machine-level crash
+            // would, so the servers are certainly left behind.
+            foreach (var dcp in DcpProcessesLeavesFirst(crashed.Process.Id))
+            {
+                Posix.Signal(dcp, Posix.SigKill);
+            }
+
             Posix.Signal(crashed.Process.Id, Posix.SigKill);
             await crashed.Process.WaitForExitAsync();
         }
 
-        // DCP, left alone, would stop the servers itself some seconds later, racing the next run: kill it too, as a
-        // machine-level crash would, so the servers are certainly left behind.
-        foreach (var dcp in ProcessesWhoseCommandLineHas($"--monitor {crashedPid}"))
-        {
-            Posix.Signal(dcp, Posix.SigKill);
-        }
-
-        await Task.Delay(TimeSpan.FromSeconds(1));
+        await Task.Delay(TimeSpan.FromSeconds(3));
         Assert.Contains(OrphanProcesses.Using(State), p => p.Contains("clickhouse-server", StringComparison.Ordinal));
         File.Delete(Path.Combine(State, "endpoints.json"));
         using var next = StartAppHost();
@@ -186,24 +185,49 @@ public sealed class AppHostProcessTests() : StateFolderTest("apphost-process")
         Assert.Empty(OrphanProcesses.Using(State));
     }
 
-    private static IEnumerable<int> ProcessesWhoseCommandLineHas(string text)
+    /// <summary>The DCP processes serving the AppHost <paramref name="appHostPid"/>: its API server and what that started of DCP's own.</summary>
+    private static List<int> DcpProcessesLeavesFirst(int appHostPid)
     {
-        foreach (var directory in Directory.GetDirectories("/proc"))
+        var processes = Directory.GetDirectories("/proc")
+            .Select(d => int.TryParse(Path.GetFileName(d), out var pid) ? pid : 0)
+            .Where(pid => pid > 0)
+            .Select(pid => (Pid: pid, Parent: ParentOf(pid), CommandLine: CommandLineOf(pid)))
+            .Where(p => p.CommandLine.Length > 0)
+            .ToList();
+        var apiServer = processes.Single(p => p.CommandLine.Contains($" --monitor {appHostPid} ", StringComparison.Ordinal));
+        var dcpExecutable = apiServer.CommandLine.Split(' ')[0] + " ";
+        var tree = new List<int> { apiServer.Pid };
+        for (var i = 0; i < tree.Count; i++)
         {
-            string commandLine;
-            try
-            {
-                commandLine = File.ReadAllText(Path.Combine(directory, "cmdline")).Replace('\0', ' ');
-            }
-            catch (IOException)
-            {
-                continue; // the process has gone
-            }
+            tree.AddRange(processes.Where(p => p.Parent == tree[i] && p.CommandLine.StartsWith(dcpExecutable, StringComparison.Ordinal)).Select(p => p.Pid));
+        }
 
-            if (int.TryParse(Path.GetFileName(directory), out var pid) && commandLine.Contains(text, StringComparison.Ordinal))
-            {
-                yield return pid;
-            }
+        tree.Reverse();
+        return tree;
+    }
+
+    private static int ParentOf(int pid)
+    {
+        try
+        {
+            var stat = File.ReadAllText($"/proc/{pid}/stat");
+            return int.Parse(stat[(stat.LastIndexOf(')') + 2)..].Split(' ')[1], System.Globalization.CultureInfo.InvariantCulture);
+        }
+        catch (IOException)
+        {
+            return 0; // the process has gone
+        }
+    }
+
+    private static string CommandLineOf(int pid)
+    {
+        try
+        {
+            return File.ReadAllText($"/proc/{pid}/cmdline").Replace('\0', ' ');
+        }
+        catch (IOException)
+        {
+            return "";
         }
     }
 
