@@ -161,12 +161,12 @@ public sealed class AppHostProcessTests() : StateFolderTest("apphost-process")
         using (var crashed = StartAppHost())
         {
             await WaitForEndpointsAsync(crashed);
-            // DCP watches the AppHost (--monitor PID) and keeps a "monitor-process" per server that stops it once DCP
-            // goes, racing the next run. Kill all of DCP first, watchers before the rest, as a machine-level crash
-            // would, so the servers are certainly left behind.
-            foreach (var dcp in DcpProcessesLeavesFirst(crashed.Process.Id))
+            // DCP watches the AppHost (--monitor PID) and keeps a "monitor-process" per resource that stops it once DCP
+            // goes, racing the next run. Kill DCP and everything it started but the servers, as a crash of the machine's
+            // session would, so the servers are certainly left behind and nothing else is.
+            foreach (var process in EverythingButTheServersLeavesFirst(crashed.Process.Id))
             {
-                Posix.Signal(dcp, Posix.SigKill);
+                Posix.Signal(process, Posix.SigKill);
             }
 
             Posix.Signal(crashed.Process.Id, Posix.SigKill);
@@ -185,8 +185,11 @@ public sealed class AppHostProcessTests() : StateFolderTest("apphost-process")
         Assert.Empty(OrphanProcesses.Using(State));
     }
 
-    /// <summary>The DCP processes serving the AppHost <paramref name="appHostPid"/>: its API server and what that started of DCP's own.</summary>
-    private static List<int> DcpProcessesLeavesFirst(int appHostPid)
+    /// <summary>
+    /// What DCP runs for the AppHost <paramref name="appHostPid"/> except the ClickHouse and PostgreSQL servers: its API
+    /// server, its own processes under it, and the other resources' process trees (services, the dashboard), leaves first.
+    /// </summary>
+    private static List<int> EverythingButTheServersLeavesFirst(int appHostPid)
     {
         var processes = Directory.GetDirectories("/proc")
             .Select(d => int.TryParse(Path.GetFileName(d), out var pid) ? pid : 0)
@@ -196,14 +199,35 @@ public sealed class AppHostProcessTests() : StateFolderTest("apphost-process")
             .ToList();
         var apiServer = processes.Single(p => p.CommandLine.Contains($" --monitor {appHostPid} ", StringComparison.Ordinal));
         var dcpExecutable = apiServer.CommandLine.Split(' ')[0] + " ";
-        var tree = new List<int> { apiServer.Pid };
-        for (var i = 0; i < tree.Count; i++)
+        var dcp = new List<int> { apiServer.Pid };
+        for (var i = 0; i < dcp.Count; i++)
         {
-            tree.AddRange(processes.Where(p => p.Parent == tree[i] && p.CommandLine.StartsWith(dcpExecutable, StringComparison.Ordinal)).Select(p => p.Pid));
+            dcp.AddRange(processes.Where(p => p.Parent == dcp[i] && p.CommandLine.StartsWith(dcpExecutable, StringComparison.Ordinal)).Select(p => p.Pid));
         }
 
-        tree.Reverse();
-        return tree;
+        // A resource's process is the --child of its monitor-process; the postgres server runs under a shell wrapper.
+        var resources = processes.Where(p => dcp.Contains(p.Pid) && p.CommandLine.Contains(" monitor-process ", StringComparison.Ordinal))
+            .Select(p => System.Text.RegularExpressions.Regex.Match(p.CommandLine, @"--child (\d+)"))
+            .Where(m => m.Success)
+            .Select(m => int.Parse(m.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture));
+        var others = new List<int>();
+        foreach (var resource in resources)
+        {
+            var tree = new List<int> { resource };
+            for (var i = 0; i < tree.Count; i++)
+            {
+                tree.AddRange(processes.Where(p => p.Parent == tree[i]).Select(p => p.Pid));
+            }
+
+            if (!tree.Any(pid => processes.Any(p => p.Pid == pid && (p.CommandLine.Contains("clickhouse-server", StringComparison.Ordinal) || p.CommandLine.Contains("/postgres ", StringComparison.Ordinal)))))
+            {
+                others.AddRange(tree);
+            }
+        }
+
+        others.Reverse();
+        dcp.Reverse();
+        return [.. dcp, .. others];
     }
 
     private static int ParentOf(int pid)

@@ -10,9 +10,11 @@ namespace Platform.FunctionalTests;
 /// then on its schedules, so events sent to the Collector reach the staging table and the rollups,
 /// each counted once, and its status and health say so.
 /// </summary>
-public sealed class TransformerPipelineTests(TransformerPipelineTests.FastSchedulePlatform platform) : IClassFixture<TransformerPipelineTests.FastSchedulePlatform>
+public sealed class TransformerPipelineTests(TransformerPipelineTests.FastSchedulePlatform platform, Xunit.Abstractions.ITestOutputHelper output)
+    : IClassFixture<TransformerPipelineTests.FastSchedulePlatform>
 {
     private readonly FastSchedulePlatform _platform = platform;
+    private readonly Xunit.Abstractions.ITestOutputHelper _output = output;
 
     [Fact]
     public async Task EventsSentToTheCollectorReachTheModelsOnScheduleEachCountedOnce()
@@ -89,6 +91,56 @@ public sealed class TransformerPipelineTests(TransformerPipelineTests.FastSchedu
     /// <summary>The dimension models wait for the CDC bridge's tables, which this platform's empty product database never fills.</summary>
     private static bool WaitsForCdc(JsonObject model) =>
         ((string?)model["name"])?.StartsWith("dim_", StringComparison.Ordinal) == true && (string?)model["status"] == "waiting for source";
+
+    [Fact]
+    public async Task ATransformerKilledMidBuildLeavesTheLastCompleteModelReadableAndTheNextBuildCompletes()
+    {
+        var tenant = await _platform.CreateTenantAsync();
+        var clickHouse = _platform.Probe.ClickHouse;
+        var tenantLiteral = ClickHouseSql.Literal(tenant.Id);
+        async Task<long> StagedAsync() =>
+            long.Parse(await clickHouse.QueryScalarAsync($"SELECT count() FROM stg_events WHERE tenant_id = {tenantLiteral}"), System.Globalization.CultureInfo.InvariantCulture);
+        // Seeded straight into raw_events (the intake is tested elsewhere): enough rows yesterday for a build to be caught running.
+        Task SeedAsync(long from, long count) => clickHouse.ExecuteAsync(
+            "INSERT INTO raw_events (tenant_id, event_id, event_name, user_id, anonymous_id, session_id, event_time, event_time_ms, received_at, properties, context, schema_version) " +
+            $"SELECT {tenantLiteral}, concat('kill-', toString(n)), 'open', concat('u', toString(n % 5000)), '', '', " +
+            "toDateTime(concat(toString(yesterday()), ' 00:00:00'), 'UTC') + (n % 80000), 0, now(), '{}', '{}', 2 " +
+            $"FROM (SELECT number + {from} AS n FROM numbers({count}))");
+        const long first = 200_000, second = 2_000_000;
+        await SeedAsync(0, first);
+        await Eventually.MatchesAsync(StagedAsync, n => n == first, TimeSpan.FromSeconds(120));
+
+        using var stopReading = new CancellationTokenSource();
+        var reads = new List<long>();
+        var reading = Task.Run(async () =>
+        {
+            while (!stopReading.IsCancellationRequested)
+            {
+                reads.Add(await StagedAsync()); // a missing or half-filled table would throw or read low
+                await Task.Delay(20);
+            }
+        });
+        await SeedAsync(first, second);
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+        while (await clickHouse.QueryScalarAsync("SELECT count() FROM system.processes WHERE query LIKE 'CREATE TABLE %stg_events__build_%'") == "0")
+        {
+            Assert.True(DateTime.UtcNow < deadline, "no build of stg_events was seen running");
+            await Task.Delay(30);
+        }
+
+        var killed = System.Diagnostics.Stopwatch.StartNew();
+        await _platform.App.KillResourceAsync("transformer", waitForRestart: true); // the AppHost's supervisor restarts it
+        await Eventually.MatchesAsync(StagedAsync, n => n == first + second, TimeSpan.FromSeconds(180));
+        var recovery = killed.Elapsed;
+        await stopReading.CancelAsync();
+        await reading;
+
+        Assert.Equal(first + second, await StagedAsync());
+        Assert.All(reads, n => Assert.True(n >= first, $"a reader saw {n} rows of stg_events, fewer than its last complete build's {first}"));
+        Assert.Equal(reads.Order(), reads); // never a build's partial content
+        _output.WriteLine($"Transformer SIGKILLed mid-build of stg_events: {reads.Count} reads meanwhile, each of a complete build " +
+            $"({reads.Distinct().Count()} distinct counts); the next build held all {first + second:N0} rows {recovery.TotalSeconds:0.0} s after the kill");
+    }
 
     public sealed class FastSchedulePlatform : PlatformFixture
     {

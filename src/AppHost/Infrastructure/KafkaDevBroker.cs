@@ -38,6 +38,31 @@ public sealed class KafkaDevBrokerResource(string name, IReadOnlyList<string> to
 
     public void SetBrokerUp() => Running().SetBrokerUp(MockKafkaCluster.FirstBrokerId);
 
+    /// <summary>
+    /// What a restart of the broker's host does to the dev broker: down for <paramref name="downtime"/>, then up at
+    /// the same address holding nothing (every topic recreated empty, committed offsets gone). For drills.
+    /// </summary>
+    public async Task RestartEmptyAsync(TimeSpan downtime)
+    {
+        var cluster = Running();
+        Dictionary<string, int> topics;
+        using (var admin = new AdminClientBuilder(KafkaConfig.Admin(BootstrapServers!)).SetLogHandler((_, _) => { }).Build())
+        {
+            // Topics clients created by naming them too, not only those created up front.
+            topics = admin.GetMetadata(TimeSpan.FromSeconds(5)).Topics.ToDictionary(t => t.Topic, t => t.Partitions.Count);
+        }
+
+        SetBrokerDown();
+        foreach (var (topic, partitions) in topics)
+        {
+            cluster.DeleteTopic(topic);
+            cluster.CreateTopic(topic, partitions);
+        }
+
+        await Task.Delay(downtime);
+        SetBrokerUp();
+    }
+
     /// <summary>Makes the broker answer every request this much later (for slow-network tests).</summary>
     public void SetBrokerRoundTripTime(TimeSpan rtt) => Running().SetBrokerRoundTripTime(MockKafkaCluster.FirstBrokerId, rtt);
 

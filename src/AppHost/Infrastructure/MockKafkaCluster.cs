@@ -73,6 +73,9 @@ internal sealed class MockKafkaCluster : IDisposable
     public void CreateTopic(string topic, int partitions) =>
         Check(rd_kafka_mock_topic_create(_cluster, topic, partitions, replication_factor: 1), $"create topic {topic}");
 
+    /// <summary>Deletes the topic with its records and its committed offsets.</summary>
+    public void DeleteTopic(string topic) => Check(rd_kafka_mock_topic_delete(_cluster, topic), $"delete topic {topic}");
+
     /// <summary>Closes the broker's connections and refuses new ones until <see cref="SetBrokerUp"/>.</summary>
     public void SetBrokerDown(int brokerId)
     {
@@ -198,6 +201,9 @@ internal sealed class MockKafkaCluster : IDisposable
 
     [DllImport(Library)]
     private static extern IntPtr rd_kafka_mock_cluster_bootstraps(ClusterHandle mcluster);
+
+    [DllImport(Library)]
+    private static extern int rd_kafka_mock_topic_delete(ClusterHandle mcluster, [MarshalAs(UnmanagedType.LPUTF8Str)] string topic);
 
     [DllImport(Library)]
     private static extern int rd_kafka_mock_topic_create(ClusterHandle mcluster, [MarshalAs(UnmanagedType.LPUTF8Str)] string topic,

@@ -63,6 +63,9 @@ public sealed class CdcTableState(CdcTable table)
 
     public DateTimeOffset? LastAppliedCommitTime { get; set; }
 
+    /// <summary>When and how Kafka last lost change records of the table, which made it snapshot again; null if never.</summary>
+    public string? LastLoss { get; set; }
+
     public void Set(CdcTableStatus status, string? error = null)
     {
         lock (_lock)

@@ -20,6 +20,9 @@ public sealed record ChangeRecord(int Partition, long Offset, string Key, JsonOb
 
     public ulong Version => ulong.Parse(Source["version"]!.ToString(), CultureInfo.InvariantCulture);
 
+    /// <summary>Written by a snapshot: its rows (<c>r</c>) and the truncation just below them (<c>t</c>).</summary>
+    public bool IsSnapshot => (bool)Source["snapshot"]!;
+
     public string? Value(string column) => (string?)(After ?? Before)?[column];
 }
 
@@ -89,8 +92,15 @@ public sealed class CaptureTopicReader(PlatformApp app)
         return records;
     }
 
-    /// <summary>Per key, the record that wins in ClickHouse: the highest version, the later one on a tie (partition order).</summary>
-    public static Dictionary<string, ChangeRecord> Latest(IEnumerable<ChangeRecord> records) =>
-        records.GroupBy(r => r.Key)
+    /// <summary>
+    /// Per key, the record that wins in ClickHouse: the highest version, the later one on a tie (partition order),
+    /// among the records after the latest truncation (a TRUNCATE's, or the one just below each snapshot).
+    /// </summary>
+    public static Dictionary<string, ChangeRecord> Latest(IEnumerable<ChangeRecord> records)
+    {
+        var list = records.ToList();
+        var truncatedAt = list.Where(r => r.Op == "t").Select(r => r.Version).DefaultIfEmpty(0UL).Max();
+        return list.Where(r => r.Op != "t" && r.Version > truncatedAt).GroupBy(r => r.Key)
             .ToDictionary(g => g.Key, g => g.OrderBy(r => r.Version).ThenBy(r => r.Offset).Last());
+    }
 }

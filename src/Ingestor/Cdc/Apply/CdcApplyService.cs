@@ -329,6 +329,7 @@ public sealed class CdcApplyService(
             {
                 // Rows built before it are hidden by it; none of them may lend an update its unchanged values.
                 plan.Truncations.Add(TruncationRow(table, envelope));
+                plan.TruncationBySnapshot = envelope.Source.Snapshot;
                 plan.TruncatedSchema = table.Schema;
                 latest.Clear();
             }
@@ -457,8 +458,8 @@ public sealed class CdcApplyService(
         {
             // Versions decide, so the order against the rows does not matter: a row from before a truncation stays hidden whenever it lands.
             await store.InsertTruncationsAsync(table.Table, plan.TruncatedSchema!, plan.Truncations, cancellationToken);
-            logger.LogInformation("CDC TRUNCATE of {Table} applied at LSN {Lsn}: {View} holds only rows written after it",
-                table.Table.QualifiedName, plan.Truncations[^1]["_lsn"], table.Table.ClickHouseView);
+            logger.LogInformation("CDC {What} of {Table} applied at LSN {Lsn}: {View} holds only rows written after it",
+                plan.TruncationBySnapshot ? "snapshot (hiding older rows)" : "TRUNCATE", table.Table.QualifiedName, plan.Truncations[^1]["_lsn"], table.Table.ClickHouseView);
             plan.Truncations.Clear();
         }
 
@@ -689,6 +690,9 @@ public sealed class CdcApplyService(
         public List<JsonObject> Rows { get; } = [];
 
         public List<JsonObject> Truncations { get; } = [];
+
+        /// <summary>The last truncation planned came with a snapshot (which replaces older rows), not a TRUNCATE.</summary>
+        public bool TruncationBySnapshot { get; set; }
 
         /// <summary>The table's columns when its truncation was planned, for recreating its view (a failed attempt forgets the table's schema).</summary>
         public CdcTableSchema? TruncatedSchema { get; set; }

@@ -25,8 +25,13 @@ public sealed class CdcCaptureService(
 {
     private static readonly TimeSpan SampleInterval = TimeSpan.FromSeconds(3);
     private static readonly TimeSpan MaxRetryDelay = TimeSpan.FromSeconds(30);
+    private static readonly TimeSpan LossCheckTimeout = TimeSpan.FromSeconds(5);
+    private const int LossCheckEvery = 5; // seconds between reads of the partitions' ends
 
     private readonly Dictionary<string, string> _loggedRefusals = new(StringComparer.Ordinal);
+    private readonly LostRecordsWatch _lostRecords = new();
+    // Topics that lost records, until their tables' snapshots are marked as no longer counting.
+    private readonly Dictionary<string, string> _unmarkedLosses = new(StringComparer.Ordinal);
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -118,7 +123,11 @@ public sealed class CdcCaptureService(
             await EnsureTopicsAsync(bootstrap, accepted.Select(t => t.Topic(settings.TopicPrefix)), stoppingToken);
         }
 
-        using var producer = new ChangeProducer(bootstrap, settings.TopicPrefix, logger);
+        using var producer = new ChangeProducer(bootstrap, settings.TopicPrefix, _lostRecords, logger);
+        using var watermarks = new Confluent.Kafka.ConsumerBuilder<Confluent.Kafka.Ignore, Confluent.Kafka.Ignore>(
+            KafkaConfig.Consumer(bootstrap, "ingestor-cdc-watch", "ingestor-cdc-watch")).SetLogHandler((_, _) => { }).Build();
+        _lostRecords.Check(watermarks, LossCheckTimeout);
+        await MarkLossesAsync(catalog, markers, settings, accepted, stoppingToken);
         var completed = await markers.CompletedAsync(tenantId, settings.Slot, stoppingToken);
         var needed = accepted.Where(t => !completed.ContainsKey(t.QualifiedName)).ToList();
         foreach (var table in accepted.Except(needed))
@@ -141,6 +150,7 @@ public sealed class CdcCaptureService(
 
         using var session = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
         var recheck = Task.Run(() => RecheckAsync(catalog, refused, settings.RecheckInterval, session), CancellationToken.None);
+        var lossWatch = Task.Run(() => WatchForLossesAsync(watermarks, session), CancellationToken.None);
         try
         {
             var streamer = new ChangeStreamer(catalog, producer, state, status, metrics, logger);
@@ -155,6 +165,58 @@ public sealed class CdcCaptureService(
         {
             await session.CancelAsync();
             await recheck;
+            await lossWatch;
+        }
+    }
+
+    /// <summary>Makes the tables whose topics lost records snapshot again, durably (a restart before the snapshot still takes it).</summary>
+    private async Task MarkLossesAsync(CaptureCatalog catalog, SnapshotMarkers markers, CdcOptions settings, List<CdcTable> accepted, CancellationToken cancellationToken)
+    {
+        foreach (var (topic, reason) in _lostRecords.TakeLosses())
+        {
+            _unmarkedLosses.TryAdd(topic, reason);
+        }
+
+        foreach (var table in accepted.Where(t => _unmarkedLosses.ContainsKey(t.Topic(settings.TopicPrefix))))
+        {
+            var topic = table.Topic(settings.TopicPrefix);
+            await markers.MarkLostAsync(settings.TenantId!, settings.Slot, table, await catalog.CurrentWalLsnAsync(cancellationToken), cancellationToken);
+            logger.LogWarning("Kafka lost change records of {Table} that the slot had moved past ({Reason}): the table is snapshotted again", table, _unmarkedLosses[topic]);
+            state.Table(table).LastLoss = $"{DateTimeOffset.UtcNow:O}: {_unmarkedLosses[topic]}";
+            _unmarkedLosses.Remove(topic);
+        }
+    }
+
+    /// <summary>Ends the streaming session when Kafka lost acknowledged records: the next round snapshots their tables.</summary>
+    private async Task WatchForLossesAsync(Confluent.Kafka.IConsumer<Confluent.Kafka.Ignore, Confluent.Kafka.Ignore> watermarks, CancellationTokenSource session)
+    {
+        using var timer = new PeriodicTimer(TimeSpan.FromSeconds(1));
+        var tick = 0;
+        try
+        {
+            while (await timer.WaitForNextTickAsync(session.Token))
+            {
+                if (++tick % LossCheckEvery == 0)
+                {
+                    try
+                    {
+                        _lostRecords.Check(watermarks, LossCheckTimeout);
+                    }
+                    catch (Confluent.Kafka.KafkaException ex)
+                    {
+                        logger.LogDebug("Partition ends not read: {Error}", ex.Error.Reason);
+                    }
+                }
+
+                if (_lostRecords.HasLosses)
+                {
+                    await session.CancelAsync();
+                    return;
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
         }
     }
 

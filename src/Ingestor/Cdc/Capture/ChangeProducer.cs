@@ -13,10 +13,12 @@ public sealed class ChangeProducer : IDisposable
 {
     private readonly IProducer<byte[], byte[]> _producer;
     private readonly string _prefix;
+    private readonly LostRecordsWatch _watch;
 
-    public ChangeProducer(string bootstrap, string prefix, ILogger logger)
+    public ChangeProducer(string bootstrap, string prefix, LostRecordsWatch watch, ILogger logger)
     {
         _prefix = prefix;
+        _watch = watch;
         var config = KafkaConfig.Producer(bootstrap, "ingestor-cdc");
         _producer = new ProducerBuilder<byte[], byte[]>(config)
             .SetLogHandler((_, m) => logger.Log(KafkaLog.Level(m.Level), "{Facility}: {Message}", m.Facility, m.Message))
@@ -32,7 +34,29 @@ public sealed class ChangeProducer : IDisposable
             Key = ChangeEnvelope.KeyOf(envelope.Columns, values),
             Value = JsonSerializer.SerializeToUtf8Bytes(envelope, CdcJsonContext.Default.ChangeEnvelope),
         };
-        return _producer.ProduceAsync(table.Topic(_prefix), message);
+        var delivered = new TaskCompletionSource<DeliveryResult<byte[], byte[]>>(TaskCreationOptions.RunContinuationsAsynchronously);
+        try
+        {
+            // The delivery handler runs on the producer's poll thread, in each partition's offset order, which the
+            // watch relies on; continuations of ProduceAsync's tasks would reach it in any order.
+            _producer.Produce(table.Topic(_prefix), message, report =>
+            {
+                if (report.Error.IsError)
+                {
+                    delivered.TrySetException(new ProduceException<byte[], byte[]>(report.Error, report));
+                    return;
+                }
+
+                _watch.Acknowledged(report.TopicPartitionOffset);
+                delivered.TrySetResult(report);
+            });
+        }
+        catch (ProduceException<byte[], byte[]> ex)
+        {
+            delivered.TrySetException(ex);
+        }
+
+        return delivered.Task;
     }
 
     public void Dispose()

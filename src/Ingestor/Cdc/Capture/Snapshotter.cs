@@ -59,6 +59,11 @@ public sealed partial class Snapshotter(CaptureCatalog catalog, ChangeProducer p
         {
             // Columns as this snapshot sees them: the catalog is read inside the same transaction.
             var columns = await ColumnsInSnapshotAsync(connection, table, cancellationToken);
+            // The snapshot is the whole table at its version: a truncation just below it hides every older row, so
+            // a row deleted while its delete was not replicated (Kafka lost it, an earlier slot missed it) goes too.
+            pending.Add(producer.ProduceAsync(table, new ChangeEnvelope(ChangeEnvelope.Truncate, null, null,
+                new ChangeSource(table.Schema, table.Name, version - 1, PgText.Lsn(version - 1), takenAt, null, Snapshot: true),
+                columns, tenantId)));
             var select = $"SELECT {string.Join(", ", columns.Select(c => CaptureCatalog.Quote(c.Name) + "::text"))} FROM {CaptureCatalog.Quote(table)}";
             long rows = 0;
             await using (var command = new NpgsqlCommand(select, connection))
