@@ -124,7 +124,7 @@ public sealed class CdcClickHouse(ClickHouseClient client, TimeProvider time)
             SELECT {string.Join(", ", columns.Select(ClickHouseSql.Identifier))}
             FROM {Qualified(table.ClickHouseTable)}
             WHERE tenant_id = {ClickHouseSql.Literal(tenantId)} AND {where} AND _version < {version.ToString(CultureInfo.InvariantCulture)} AND is_deleted = 0
-              AND {AfterTruncation(table)}
+              AND _version > (SELECT max(_version) FROM {Qualified(TruncationsTable)} WHERE table_name = {ClickHouseSql.Literal(table.ClickHouseTable)} AND tenant_id = {ClickHouseSql.Literal(tenantId)})
             ORDER BY _version DESC
             LIMIT 1
             """, CdcApplyJsonContext.Default.JsonObject, cancellationToken: cancellationToken);
@@ -156,7 +156,7 @@ public sealed class CdcClickHouse(ClickHouseClient client, TimeProvider time)
         var view = await client.QueryScalarAsync(
             $"SELECT create_table_query FROM system.tables WHERE database = {ClickHouseSql.Literal(client.Settings.Database)} AND name = {ClickHouseSql.Literal(table.ClickHouseView)}",
             cancellationToken: cancellationToken);
-        if (!view.Contains(TruncationsTable, StringComparison.Ordinal))
+        if (!view.Contains(TruncatedAt, StringComparison.Ordinal))
         {
             await CreateViewAsync(table, schema, cancellationToken);
         }
@@ -164,17 +164,21 @@ public sealed class CdcClickHouse(ClickHouseClient client, TimeProvider time)
         await client.InsertAsync(Qualified(TruncationsTable), truncations, CdcApplyJsonContext.Default.JsonObject, cancellationToken);
     }
 
-    /// <summary>Rows versioned after the table's latest truncation (every row when it was never truncated: max() of nothing is 0).</summary>
-    private string AfterTruncation(CdcTable table) =>
-        $"_version > (SELECT max(_version) FROM {Qualified(TruncationsTable)} WHERE table_name = {ClickHouseSql.Literal(table.ClickHouseTable)})";
+    // The view's name for a row's tenant's latest truncation of the table; also how a view from before truncations were per tenant is recognised.
+    private const string TruncatedAt = "_truncated_at";
 
     private async Task CreateViewAsync(CdcTable table, CdcTableSchema schema, CancellationToken cancellationToken)
     {
         // 18.16 has no CREATE OR REPLACE VIEW: for a moment between the two, the view is missing.
         await client.ExecuteAsync($"DROP TABLE IF EXISTS {Qualified(table.ClickHouseView)}", cancellationToken: cancellationToken);
         var columns = string.Join(", ", schema.Columns.OrderBy(c => c.Position).Select(c => ClickHouseSql.Identifier(c.Name)));
+        // Rows versioned after their own tenant's latest truncation: one tenant's TRUNCATE or snapshot never hides another's rows.
+        // 18.16 has no correlated subqueries; a tenant never truncated joins no row, and its default 0 hides nothing.
         await client.ExecuteAsync(
-            $"CREATE VIEW {Qualified(table.ClickHouseView)} AS SELECT tenant_id, {columns} FROM {Qualified(table.ClickHouseTable)} FINAL WHERE is_deleted = 0 AND {AfterTruncation(table)}",
+            $"CREATE VIEW {Qualified(table.ClickHouseView)} AS SELECT tenant_id, {columns} FROM {Qualified(table.ClickHouseTable)} FINAL " +
+            $"ANY LEFT JOIN (SELECT tenant_id, max(_version) AS {TruncatedAt} FROM {Qualified(TruncationsTable)} " +
+            $"WHERE table_name = {ClickHouseSql.Literal(table.ClickHouseTable)} GROUP BY tenant_id) USING (tenant_id) " +
+            $"WHERE is_deleted = 0 AND _version > {TruncatedAt}",
             cancellationToken: cancellationToken);
     }
 
