@@ -50,7 +50,8 @@ public sealed record PlatformPipelineHealth(
 /// <summary>One replicated table of the CDC bridge, as the Ingestor reports it (docs/cdc-apply.md). No row data.</summary>
 public sealed record CdcTableHealth(
     string Table, string ClickHouseTable, string View, string Status, string? Error, string? SnapshotLsn, long SnapshotRows,
-    long CapturedChanges, long AppliedChanges, string? AppliedLsn, DateTimeOffset? LastAppliedCommitTime, long? PendingChanges, double ApplyLagSeconds);
+    long CapturedChanges, long AppliedChanges, string? AppliedLsn, DateTimeOffset? LastAppliedCommitTime, long? PendingChanges, double ApplyLagSeconds,
+    string? LastLoss, long RefusedByClickHouse);
 
 /// <summary>The replication slot's last sample: WAL position, the slot's confirmed position, and the WAL the server keeps for it.</summary>
 public sealed record CdcSlotHealth(

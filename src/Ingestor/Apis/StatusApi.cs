@@ -57,7 +57,8 @@ public sealed record CdcStatus(
         var tables = state.Tables.Select(t => new CdcTableStatusDto(
             t.Table.QualifiedName, t.Table.ClickHouseTable, t.Table.ClickHouseView, t.Status.ToString().ToLowerInvariant(), t.Error,
             Lsn(t.SnapshotLsn), t.SnapshotRows, Interlocked.Read(ref t.CapturedChanges), Interlocked.Read(ref t.AppliedChanges),
-            Lsn(t.AppliedLsn), t.LastAppliedCommitTime, metrics.PendingChanges(t.Table), Math.Round(metrics.ApplyLagSeconds(t), 3), t.LastLoss)).ToList();
+            Lsn(t.AppliedLsn), t.LastAppliedCommitTime, metrics.PendingChanges(t.Table), Math.Round(metrics.ApplyLagSeconds(t), 3), t.LastLoss,
+            Interlocked.Read(ref t.RefusedByClickHouse))).ToList();
         var slot = state.Slot is { } s
             ? new CdcSlotStatus(s.SampledAt, Lsn(s.WalLsn)!, Lsn(s.ConfirmedFlushLsn)!, Lsn(s.RestartLsn)!, s.Active, s.RetainedBytes, s.CaptureLagBytes)
             : null;
@@ -74,11 +75,12 @@ public sealed record CdcStatus(
 /// <param name="Status">pending, snapshotting, streaming, refused or stopped.</param>
 /// <param name="PendingChanges">Records on the table's topic not yet applied and committed, at the last sample; null before it.</param>
 /// <param name="ApplyLagSeconds">While changes wait: now minus the newest applied change's commit time; else 0 (docs/cdc-apply.md).</param>
+/// <param name="RefusedByClickHouse">Changes ClickHouse refused because of their data since start (dead-lettered with its reason; counted in DeadLettered too).</param>
 /// <param name="LastLoss">When Kafka last lost change records of the table that the slot had moved past, and how it showed; the table was snapshotted again.</param>
 public sealed record CdcTableStatusDto(
     string Table, string ClickHouseTable, string View, string Status, string? Error, string? SnapshotLsn, long SnapshotRows,
     long CapturedChanges, long AppliedChanges, string? AppliedLsn, DateTimeOffset? LastAppliedCommitTime, long? PendingChanges, double ApplyLagSeconds,
-    string? LastLoss);
+    string? LastLoss, long RefusedByClickHouse);
 
 public sealed record CdcSlotStatus(
     DateTimeOffset SampledAt, string WalLsn, string ConfirmedFlushLsn, string RestartLsn, bool Active, long RetainedBytes, long CaptureLagBytes);

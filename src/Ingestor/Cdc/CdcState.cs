@@ -59,6 +59,9 @@ public sealed class CdcTableState(CdcTable table)
 
     public long AppliedChanges;
 
+    /// <summary>Rows ClickHouse refused because of their data since start, dead-lettered with its reason.</summary>
+    public long RefusedByClickHouse;
+
     public ulong AppliedLsn { get; set; }
 
     public DateTimeOffset? LastAppliedCommitTime { get; set; }

@@ -73,4 +73,55 @@ public sealed class ApplyBadInputTests(ApplyPlatform platform)
         Assert.True(status["cdc"]!["deadLettered"]!.GetValue<long>() >= deadLetteredBefore + 10);
         Assert.NotEqual("stopped", TableStatus(status, table)["status"]!.GetValue<string>());
     }
+
+    [Fact]
+    public async Task AChangeClickHouseRefusesIsIsolatedFromItsBatchAndDeadLetteredWithTheServersReasonAndTheTableGoesOn()
+    {
+        const string table = "apply_refused";
+        ChangeColumn[] columns = [Column("id", "int8", key: true), Column("n", "int4")];
+        Dictionary<string, string?> Row(int id, int n) => new() { ["id"] = id.ToString(System.Globalization.CultureInfo.InvariantCulture), ["n"] = n.ToString(System.Globalization.CultureInfo.InvariantCulture) };
+        await platform.SendAsync(table, Change("c", table, 1, columns, after: Row(1, 1)));
+        await platform.AssertCurrentAsync(table, ["""{"tenant_id":"acme","id":1,"n":1}"""]);
+
+        // A table rule that refuses one value on purpose: the envelope is valid and converts, ClickHouse refuses the row.
+        await platform.ClickHouse.ExecuteAsync($"ALTER TABLE cdc_{table} ADD COLUMN refuse_drill UInt8 MATERIALIZED throwIf(n = 13)");
+        try
+        {
+            // One batch: the refused change sits between good ones, and the update of row 1 after it is applied too.
+            await platform.SendAsync(table,
+                Change("c", table, 2, columns, after: Row(2, 2)),
+                Change("c", table, 3, columns, after: Row(3, 13)),
+                Change("c", table, 4, columns, after: Row(4, 4)),
+                Change("u", table, 5, columns, after: Row(1, 10), before: Row(1, 1)));
+            await platform.AssertCurrentAsync(table,
+            [
+                """{"tenant_id":"acme","id":1,"n":10}""", """{"tenant_id":"acme","id":2,"n":2}""", """{"tenant_id":"acme","id":4,"n":4}""",
+            ]);
+
+            var refused = Assert.Single(await platform.DeadLettersAsync(table, 1));
+            Assert.StartsWith("ClickHouse refused the row: ClickHouse error 395", refused.Reason);
+            Assert.Contains("\"n\":\"13\"", refused.Value);
+            Assert.StartsWith(Topic(table) + "/", refused.Source);
+
+            // Not paused: what comes next is applied, nothing waits on the topic, and the refusal is counted where operators look.
+            await platform.SendAsync(table, Change("c", table, 6, columns, after: Row(5, 5)));
+            await platform.AssertCurrentAsync(table,
+            [
+                """{"tenant_id":"acme","id":1,"n":10}""", """{"tenant_id":"acme","id":2,"n":2}""", """{"tenant_id":"acme","id":4,"n":4}""", """{"tenant_id":"acme","id":5,"n":5}""",
+            ]);
+            var status = await Eventually.MatchesAsync(platform.StatusAsync, s => TableStatus(s, table)["pendingChanges"]?.GetValue<long>() == 0, TimeSpan.FromSeconds(30));
+            Assert.NotEqual("stopped", TableStatus(status, table)["status"]!.GetValue<string>());
+            Assert.Equal(1, TableStatus(status, table)["refusedByClickHouse"]!.GetValue<long>());
+
+            var tenant = await platform.CreateTenantAsync();
+            using var api = platform.CreateApiClient(tenant.ReadKey);
+            var health = await api.GetObjectAsync("/v1/pipeline/health");
+            var tableHealth = health["platform"]!["cdc"]!["tables"]!.AsArray().Single(t => (string)t!["table"]! == "public." + table)!;
+            Assert.Equal(1, (long)tableHealth["refusedByClickHouse"]!);
+        }
+        finally
+        {
+            await platform.ClickHouse.ExecuteAsync($"ALTER TABLE cdc_{table} DROP COLUMN refuse_drill");
+        }
+    }
 }

@@ -25,7 +25,7 @@ public sealed class ApplyPlatform : PlatformFixture, IAsyncLifetime
     /// <summary>One table per test, so tests never see each other's rows.</summary>
     public static readonly string[] Tables =
     [
-        "apply_users", "apply_replay", "apply_snapshot", "apply_toast", "apply_added", "apply_dropped", "apply_retyped", "apply_neighbour", "apply_bad", "apply_outage", "apply_truncated", "apply_upgraded", "apply_commit",
+        "apply_users", "apply_replay", "apply_snapshot", "apply_toast", "apply_added", "apply_dropped", "apply_retyped", "apply_neighbour", "apply_bad", "apply_outage", "apply_truncated", "apply_upgraded", "apply_commit", "apply_refused",
     ];
 
     private static readonly JsonTypeInfo<JsonObject> RowType = (JsonTypeInfo<JsonObject>)JsonSerializerOptions.Default.GetTypeInfo(typeof(JsonObject));

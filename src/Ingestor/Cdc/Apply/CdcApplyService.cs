@@ -312,7 +312,7 @@ public sealed class CdcApplyService(
             if (change.Envelope is not { } envelope)
             {
                 plan.Done(change.Record);
-                plan.DeadLetters.Enqueue(DeadLetter(change, table.Table));
+                plan.DeadLetters.Enqueue((DeadLetter(change, table.Table, change.Refusal!), false));
                 continue;
             }
 
@@ -337,6 +337,7 @@ public sealed class CdcApplyService(
             {
                 var row = await BuildRowAsync(table, change, latest, cancellationToken);
                 plan.Rows.Add(row);
+                plan.RowChanges.Add(change);
                 if (!latest.TryGetValue(change.KeyText, out var previous) || previous.Version <= envelope.Source.Version)
                 {
                     latest[change.KeyText] = (envelope.Source.Version, row);
@@ -450,8 +451,9 @@ public sealed class CdcApplyService(
     {
         if (plan.Rows.Count > 0)
         {
-            await store.InsertAsync(table.Table, plan.Rows, cancellationToken);
+            await InsertIsolatingRefusedRowsAsync(table, plan, 0, plan.Rows.Count, cancellationToken);
             plan.Rows.Clear();
+            plan.RowChanges.Clear();
         }
 
         if (plan.Truncations.Count > 0)
@@ -464,11 +466,49 @@ public sealed class CdcApplyService(
         }
 
         var topic = applyOptions.Value.DeadLetterTopic;
-        while (plan.DeadLetters.TryPeek(out var message))
+        while (plan.DeadLetters.TryPeek(out var deadLetter))
         {
-            await producer.ProduceAsync(topic, message, cancellationToken);
+            await producer.ProduceAsync(topic, deadLetter.Message, cancellationToken);
             plan.DeadLetters.Dequeue();
             metrics.CountDeadLetter(table.Table);
+            if (deadLetter.RefusedByClickHouse)
+            {
+                Interlocked.Increment(ref state.Table(table.Table).RefusedByClickHouse);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Inserts the plan's rows [start, start + count). When ClickHouse refuses them because of the data, halves the range
+    /// until the refused rows stand alone, stores the rest and dead-letters those with the server's reason: one bad row
+    /// costs a few extra inserts rather than pausing its table. Any other failure propagates and the table retries
+    /// (rows stored before it are stored again, which changes nothing: the highest version wins).
+    /// </summary>
+    private async Task InsertIsolatingRefusedRowsAsync(TableApply table, ApplyPlan plan, int start, int count, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await store.InsertAsync(table.Table, start == 0 && count == plan.Rows.Count ? plan.Rows : plan.Rows.GetRange(start, count), cancellationToken);
+        }
+        catch (Platform.ClickHouse.ClickHouseServerException ex) when (ex.IsDataError)
+        {
+            if (count > 1)
+            {
+                var half = count / 2;
+                await InsertIsolatingRefusedRowsAsync(table, plan, start, half, cancellationToken);
+                await InsertIsolatingRefusedRowsAsync(table, plan, start + half, count - half, cancellationToken);
+                return;
+            }
+
+            // A retry of the whole plan meets the same row again: refuse it once.
+            if (plan.Refused.Add(start))
+            {
+                var change = plan.RowChanges[start];
+                plan.Applied--;
+                plan.DeadLetters.Enqueue((DeadLetter(change, table.Table, "ClickHouse refused the row: " + ex.Message), true));
+                logger.LogWarning("ClickHouse refused the change to {Table} at LSN {Lsn}; dead-lettering it: {Error}",
+                    table.Table.QualifiedName, change.Envelope!.Source.Lsn, ex.Message);
+            }
         }
     }
 
@@ -499,7 +539,7 @@ public sealed class CdcApplyService(
         }
     }
 
-    private static Message<byte[], byte[]> DeadLetter(CdcChange change, CdcTable table)
+    private static Message<byte[], byte[]> DeadLetter(CdcChange change, CdcTable table, string reason)
     {
         var record = change.Record;
         var message = new Message<byte[], byte[]> { Key = record.Message.Key, Value = record.Message.Value, Headers = [] };
@@ -508,7 +548,7 @@ public sealed class CdcApplyService(
             message.Headers.Add(header.Key, header.GetValueBytes());
         }
 
-        message.Headers.Add(DeadLetterHeaders.Reason, Encoding.UTF8.GetBytes(change.Refusal!));
+        message.Headers.Add(DeadLetterHeaders.Reason, Encoding.UTF8.GetBytes(reason));
         message.Headers.Add(DeadLetterHeaders.Source, Encoding.UTF8.GetBytes(
             string.Create(CultureInfo.InvariantCulture, $"{record.Topic}/{record.Partition.Value}/{record.Offset.Value}")));
         message.Headers.Add(TableHeader, Encoding.UTF8.GetBytes(table.QualifiedName));
@@ -689,6 +729,12 @@ public sealed class CdcApplyService(
 
         public List<JsonObject> Rows { get; } = [];
 
+        /// <summary>The change each of <see cref="Rows"/> was built from, for dead-lettering a row ClickHouse refuses.</summary>
+        public List<CdcChange> RowChanges { get; } = [];
+
+        /// <summary>Indexes into <see cref="Rows"/> that ClickHouse refused (already dead-lettered).</summary>
+        public HashSet<int> Refused { get; } = [];
+
         public List<JsonObject> Truncations { get; } = [];
 
         /// <summary>The last truncation planned came with a snapshot (which replaces older rows), not a TRUNCATE.</summary>
@@ -697,7 +743,7 @@ public sealed class CdcApplyService(
         /// <summary>The table's columns when its truncation was planned, for recreating its view (a failed attempt forgets the table's schema).</summary>
         public CdcTableSchema? TruncatedSchema { get; set; }
 
-        public Queue<Message<byte[], byte[]>> DeadLetters { get; } = new();
+        public Queue<(Message<byte[], byte[]> Message, bool RefusedByClickHouse)> DeadLetters { get; } = new();
 
         public int Applied { get; set; }
 
