@@ -122,9 +122,9 @@ public sealed class CdcClickHouse(ClickHouseClient client, TimeProvider time)
         var rows = await client.QueryAsync(
             $"""
             SELECT {string.Join(", ", columns.Select(ClickHouseSql.Identifier))}
-            FROM {Qualified(table.ClickHouseTable)}
+            FROM {Qualified(table.ClickHouseTable)} {JoinTruncatedAt(table)}
             WHERE tenant_id = {ClickHouseSql.Literal(tenantId)} AND {where} AND _version < {version.ToString(CultureInfo.InvariantCulture)} AND is_deleted = 0
-              AND _version > (SELECT max(_version) FROM {Qualified(TruncationsTable)} WHERE table_name = {ClickHouseSql.Literal(table.ClickHouseTable)} AND tenant_id = {ClickHouseSql.Literal(tenantId)})
+              AND _version > {TruncatedAt}
             ORDER BY _version DESC
             LIMIT 1
             """, CdcApplyJsonContext.Default.JsonObject, cancellationToken: cancellationToken);
@@ -172,15 +172,20 @@ public sealed class CdcClickHouse(ClickHouseClient client, TimeProvider time)
         // 18.16 has no CREATE OR REPLACE VIEW: for a moment between the two, the view is missing.
         await client.ExecuteAsync($"DROP TABLE IF EXISTS {Qualified(table.ClickHouseView)}", cancellationToken: cancellationToken);
         var columns = string.Join(", ", schema.Columns.OrderBy(c => c.Position).Select(c => ClickHouseSql.Identifier(c.Name)));
-        // Rows versioned after their own tenant's latest truncation: one tenant's TRUNCATE or snapshot never hides another's rows.
-        // 18.16 has no correlated subqueries; a tenant never truncated joins no row, and its default 0 hides nothing.
         await client.ExecuteAsync(
             $"CREATE VIEW {Qualified(table.ClickHouseView)} AS SELECT tenant_id, {columns} FROM {Qualified(table.ClickHouseTable)} FINAL " +
-            $"ANY LEFT JOIN (SELECT tenant_id, max(_version) AS {TruncatedAt} FROM {Qualified(TruncationsTable)} " +
-            $"WHERE table_name = {ClickHouseSql.Literal(table.ClickHouseTable)} GROUP BY tenant_id) USING (tenant_id) " +
-            $"WHERE is_deleted = 0 AND _version > {TruncatedAt}",
+            $"{JoinTruncatedAt(table)} WHERE is_deleted = 0 AND _version > {TruncatedAt}",
             cancellationToken: cancellationToken);
     }
+
+    /// <summary>
+    /// Joins each row's own tenant's latest truncation of the table as <c>_truncated_at</c>; a row counts when its version
+    /// is above it, so one tenant's TRUNCATE or snapshot never hides another's rows. 18.16 has no correlated subqueries;
+    /// a tenant never truncated joins no row, and its default 0 hides nothing.
+    /// </summary>
+    private string JoinTruncatedAt(CdcTable table) =>
+        $"ANY LEFT JOIN (SELECT tenant_id, max(_version) AS {TruncatedAt} FROM {Qualified(TruncationsTable)} " +
+        $"WHERE table_name = {ClickHouseSql.Literal(table.ClickHouseTable)} GROUP BY tenant_id) USING (tenant_id)";
 
     private async Task RecordAsync(CdcTable table, ulong generation, IReadOnlyList<RecordedColumn> columns, CancellationToken cancellationToken)
     {
