@@ -30,8 +30,6 @@ public sealed class CdcCaptureService(
 
     private readonly Dictionary<string, string> _loggedRefusals = new(StringComparer.Ordinal);
     private readonly LostRecordsWatch _lostRecords = new();
-    // Topics that lost records, until their tables' snapshots are marked as no longer counting.
-    private readonly Dictionary<string, string> _unmarkedLosses = new(StringComparer.Ordinal);
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -172,18 +170,14 @@ public sealed class CdcCaptureService(
     /// <summary>Makes the tables whose topics lost records snapshot again, durably (a restart before the snapshot still takes it).</summary>
     private async Task MarkLossesAsync(CaptureCatalog catalog, SnapshotMarkers markers, CdcOptions settings, List<CdcTable> accepted, CancellationToken cancellationToken)
     {
-        foreach (var (topic, reason) in _lostRecords.TakeLosses())
-        {
-            _unmarkedLosses.TryAdd(topic, reason);
-        }
-
-        foreach (var table in accepted.Where(t => _unmarkedLosses.ContainsKey(t.Topic(settings.TopicPrefix))))
+        var losses = _lostRecords.Losses();
+        foreach (var table in accepted.Where(t => losses.ContainsKey(t.Topic(settings.TopicPrefix))))
         {
             var topic = table.Topic(settings.TopicPrefix);
             await markers.MarkLostAsync(settings.TenantId!, settings.Slot, table, await catalog.CurrentWalLsnAsync(cancellationToken), cancellationToken);
-            logger.LogWarning("Kafka lost change records of {Table} that the slot had moved past ({Reason}): the table is snapshotted again", table, _unmarkedLosses[topic]);
-            state.Table(table).LastLoss = $"{DateTimeOffset.UtcNow:O}: {_unmarkedLosses[topic]}";
-            _unmarkedLosses.Remove(topic);
+            logger.LogWarning("Kafka lost change records of {Table} that the slot had moved past ({Reason}): the table is snapshotted again", table, losses[topic]);
+            state.Table(table).LastLoss = $"{DateTimeOffset.UtcNow:O}: {losses[topic]}";
+            _lostRecords.Marked(topic, losses[topic]);
         }
     }
 

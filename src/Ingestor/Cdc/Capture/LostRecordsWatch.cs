@@ -68,14 +68,24 @@ public sealed class LostRecordsWatch
         }
     }
 
-    /// <summary>The topics that lost records and why, forgotten here: the caller re-snapshots their tables.</summary>
-    public Dictionary<string, string> TakeLosses()
+    /// <summary>The topics that lost records and why, until <see cref="Marked"/>: a failed mark is tried again next round.</summary>
+    public Dictionary<string, string> Losses()
     {
         lock (_lock)
         {
-            var losses = new Dictionary<string, string>(_lostTopics, StringComparer.Ordinal);
-            _lostTopics.Clear();
-            return losses;
+            return new Dictionary<string, string>(_lostTopics, StringComparer.Ordinal);
+        }
+    }
+
+    /// <summary>The topic's tables are durably marked for a new snapshot: that loss is dealt with (a newer one is kept).</summary>
+    public void Marked(string topic, string reason)
+    {
+        lock (_lock)
+        {
+            if (_lostTopics.TryGetValue(topic, out var lost) && lost == reason)
+            {
+                _lostTopics.Remove(topic);
+            }
         }
     }
 
