@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Net;
 using System.Runtime.InteropServices;
+using AppHost.Lifecycle;
 using Platform.Testing;
 
 namespace Platform.FunctionalTests;
@@ -191,68 +192,22 @@ public sealed class AppHostProcessTests() : StateFolderTest("apphost-process")
     /// </summary>
     private static List<int> EverythingButTheServersLeavesFirst(int appHostPid)
     {
-        var processes = Directory.GetDirectories("/proc")
-            .Select(d => int.TryParse(Path.GetFileName(d), out var pid) ? pid : 0)
-            .Where(pid => pid > 0)
-            .Select(pid => (Pid: pid, Parent: ParentOf(pid), CommandLine: CommandLineOf(pid)))
-            .Where(p => p.CommandLine.Length > 0)
-            .ToList();
-        var apiServer = processes.Single(p => p.CommandLine.Contains($" --monitor {appHostPid} ", StringComparison.Ordinal));
-        var dcpExecutable = apiServer.CommandLine.Split(' ')[0] + " ";
-        var dcp = new List<int> { apiServer.Pid };
-        for (var i = 0; i < dcp.Count; i++)
-        {
-            dcp.AddRange(processes.Where(p => p.Parent == dcp[i] && p.CommandLine.StartsWith(dcpExecutable, StringComparison.Ordinal)).Select(p => p.Pid));
-        }
+        var apiServer = ResourceProcess.Processes().Single(pid => ResourceProcess.CommandLine(pid).Contains($" --monitor {appHostPid} ", StringComparison.Ordinal));
+        var dcpExecutable = ResourceProcess.CommandLine(apiServer).Split(' ')[0] + " ";
+        var dcp = ResourceProcess.Descendants(apiServer).Where(pid => ResourceProcess.CommandLine(pid).StartsWith(dcpExecutable, StringComparison.Ordinal)).Prepend(apiServer).ToList();
 
         // A resource's process is the --child of its monitor-process; the postgres server runs under a shell wrapper.
-        var resources = processes.Where(p => dcp.Contains(p.Pid) && p.CommandLine.Contains(" monitor-process ", StringComparison.Ordinal))
-            .Select(p => System.Text.RegularExpressions.Regex.Match(p.CommandLine, @"--child (\d+)"))
+        static bool IsServer(int pid) => ResourceProcess.CommandLine(pid) is var line && (line.Contains("clickhouse-server", StringComparison.Ordinal) || line.Contains("/postgres ", StringComparison.Ordinal));
+        var others = dcp.Select(pid => System.Text.RegularExpressions.Regex.Match(ResourceProcess.CommandLine(pid), @" monitor-process .*--child (\d+)"))
             .Where(m => m.Success)
-            .Select(m => int.Parse(m.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture));
-        var others = new List<int>();
-        foreach (var resource in resources)
-        {
-            var tree = new List<int> { resource };
-            for (var i = 0; i < tree.Count; i++)
-            {
-                tree.AddRange(processes.Where(p => p.Parent == tree[i]).Select(p => p.Pid));
-            }
-
-            if (!tree.Any(pid => processes.Any(p => p.Pid == pid && (p.CommandLine.Contains("clickhouse-server", StringComparison.Ordinal) || p.CommandLine.Contains("/postgres ", StringComparison.Ordinal)))))
-            {
-                others.AddRange(tree);
-            }
-        }
-
+            .Select(m => int.Parse(m.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture))
+            .Select(resource => ResourceProcess.Descendants(resource).Prepend(resource).ToList())
+            .Where(tree => !tree.Any(IsServer))
+            .SelectMany(tree => tree)
+            .ToList();
         others.Reverse();
         dcp.Reverse();
         return [.. dcp, .. others];
-    }
-
-    private static int ParentOf(int pid)
-    {
-        try
-        {
-            var stat = File.ReadAllText($"/proc/{pid}/stat");
-            return int.Parse(stat[(stat.LastIndexOf(')') + 2)..].Split(' ')[1], System.Globalization.CultureInfo.InvariantCulture);
-        }
-        catch (IOException)
-        {
-            return 0; // the process has gone
-        }
-    }
-
-    private static string CommandLineOf(int pid)
-    {
-        try
-        {
-            return File.ReadAllText($"/proc/{pid}/cmdline").Replace('\0', ' ');
-        }
-        catch (IOException)
-        {
-            return "";
-        }
     }
 
     [Fact]

@@ -92,7 +92,7 @@ public static class ResourceProcess
 
     private static bool IsAlive(int pid) => Stat(pid) is { } stat && stat[0] != "Z";
 
-    private static int? ParentOf(int pid) => Stat(pid) is { } stat ? int.Parse(stat[1], CultureInfo.InvariantCulture) : null;
+    public static int? ParentOf(int pid) => Stat(pid) is { } stat ? int.Parse(stat[1], CultureInfo.InvariantCulture) : null;
 
     /// <summary>/proc/PID/stat after "pid (comm) ": state, ppid, ...; comm may hold spaces, so read after the last ')'.</summary>
     private static string[]? Stat(int pid)
@@ -108,7 +108,8 @@ public static class ResourceProcess
         }
     }
 
-    private static string CommandLine(int pid)
+    /// <summary>The process's arguments joined by spaces; empty once it has gone.</summary>
+    public static string CommandLine(int pid)
     {
         try
         {
@@ -120,7 +121,8 @@ public static class ResourceProcess
         }
     }
 
-    private static IEnumerable<int> Processes() =>
+    /// <summary>Every process on the machine but this one.</summary>
+    public static IEnumerable<int> Processes() =>
         Directory.EnumerateDirectories("/proc")
             .Select(d => int.TryParse(Path.GetFileName(d), out var pid) ? pid : 0)
             .Where(pid => pid > 0 && pid != Environment.ProcessId);
