@@ -48,6 +48,24 @@ public sealed class TransformerOptions
     public int TestFailureSamples { get; set; } = 5;
 
     public RetentionOptions Retention { get; set; } = new();
+
+    public LateDayRepairOptions Repair { get; set; } = new();
+}
+
+/// <summary>
+/// Bound from <c>Transformer:Repair</c>: scheduled runs rebuild the days of incremental models that rows arrived
+/// for after their last build (an import, a week-old mobile queue), oldest first (docs/transformer.md).
+/// </summary>
+public sealed class LateDayRepairOptions
+{
+    public bool Enabled { get; set; } = true;
+
+    /// <summary>Days each model repairs in one run at most, so a big import cannot hold up the schedule; the rest follow in the next runs.</summary>
+    [Range(1, 3660)]
+    public int MaxDaysPerRun { get; set; } = 31;
+
+    /// <summary>Rows inserted longer ago than this are taken as built: repairs older than it need a backfill.</summary>
+    public TimeSpan Horizon { get; set; } = TimeSpan.FromDays(7);
 }
 
 /// <summary>

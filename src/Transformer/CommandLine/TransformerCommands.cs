@@ -19,7 +19,10 @@ public static class TransformerCommands
     public const string Usage = """
         Usage: Transformer <command> [options]
 
-          run       [--select S] [--full-refresh]   build models (and run their data tests)
+          run       [--select S] [--full-refresh] [--repair]
+                                                    build models (and run their data tests); --repair
+                                                    also rebuilds older days rows arrived for late, as
+                                                    the service's schedule does
           test      [--select S]                    run data tests only
           backfill  --from YYYY-MM-DD --to YYYY-MM-DD [--select S] [--force]
                                                     re-build those days of incremental models
@@ -133,6 +136,7 @@ public static class TransformerCommands
             To = args.To,
             TestOnly = args.Command == "test",
             Trigger = args.Command,
+            RepairLateDays = args.Repair,
         };
         var report = await runner.RunAsync(request);
         await output.WriteLineAsync($"run {report.RunId} on {client.Settings.Endpoint.GetLeftPart(UriPartial.Authority)} database {client.Settings.Database}");
@@ -142,6 +146,11 @@ public static class TransformerCommands
                 ? $"{result.Rows} rows{(result.Note is null ? "" : $", {result.Note}")}"
                 : result.Error;
             await output.WriteLineAsync($"  {result.StatusName,-10}{result.Model,-28}{(long)result.Duration.TotalMilliseconds,7} ms  {detail}");
+            foreach (var repair in result.Repairs)
+            {
+                await output.WriteLineAsync($"      repair {repair.Status.ToString().ToLowerInvariant(),-10}{repair.First:yyyy-MM-dd}..{repair.Last:yyyy-MM-dd}{(long)repair.Duration.TotalMilliseconds,9} ms  " +
+                    (repair.Error ?? $"{repair.Rows} rows"));
+            }
             foreach (var test in result.Tests)
             {
                 await output.WriteLineAsync($"      test {test.Status,-7}{test.Test}{(test.Passed ? "" : $": {test.Failures} failing rows{(test.Error is null ? "" : $" ({test.Error})")}")}");
@@ -208,14 +217,14 @@ public static class TransformerCommands
         return null;
     }
 
-    private sealed record Arguments(string Command, string? Select, bool FullRefresh, DateOnly? From, DateOnly? To, bool DryRun, bool Force, string? ClickHouse, string[] ConfigurationArgs)
+    private sealed record Arguments(string Command, string? Select, bool FullRefresh, bool Repair, DateOnly? From, DateOnly? To, bool DryRun, bool Force, string? ClickHouse, string[] ConfigurationArgs)
     {
         public static Arguments Parse(string[] args)
         {
             var command = args[0];
             string? select = null, clickHouse = null;
             DateOnly? from = null, to = null;
-            bool fullRefresh = false, dryRun = false, force = false;
+            bool fullRefresh = false, repair = false, dryRun = false, force = false;
             var configuration = new List<string>();
             for (var i = 1; i < args.Length; i++)
             {
@@ -224,6 +233,7 @@ public static class TransformerCommands
                 {
                     case "--select" or "-s": select = Value(); break;
                     case "--full-refresh" when command == "run": fullRefresh = true; break;
+                    case "--repair" when command == "run": repair = true; break;
                     case "--from" when command == "backfill": from = Day(Value()); break;
                     case "--to" when command == "backfill": to = Day(Value()); break;
                     case "--dry-run" when command == "retention": dryRun = true; break;
@@ -247,7 +257,7 @@ public static class TransformerCommands
                 throw new UsageException($"--from {from:yyyy-MM-dd} is after --to {to:yyyy-MM-dd}.");
             }
 
-            return new Arguments(command, select, fullRefresh, from, to, dryRun, force, clickHouse, configuration.ToArray());
+            return new Arguments(command, select, fullRefresh, repair, from, to, dryRun, force, clickHouse, configuration.ToArray());
         }
 
         private static DateOnly Day(string text) =>

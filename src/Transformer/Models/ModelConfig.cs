@@ -34,6 +34,16 @@ public sealed record ModelConfig
     /// <summary>Incremental: days re-built on every run; null takes the Transformer's default.</summary>
     public int? LookbackDays { get; init; }
 
+    /// <summary>
+    /// Incremental: how far a change to one day of the model's input reaches into its own days. A change on day D
+    /// changes days D - before to D + after (a session belongs to the day it starts, so an event on D can change
+    /// the session that began the day before; WAU/MAU of a day count the 29 days before it). Late-day repair
+    /// rebuilds that span.
+    /// </summary>
+    public int ReachDaysBefore { get; init; }
+
+    public int ReachDaysAfter { get; init; }
+
     public string Group { get; init; } = "light";
 
     public int? RetentionDays { get; init; }

@@ -14,7 +14,7 @@ internal static class ModelHeader
 {
     private static readonly HashSet<string> Keys =
     [
-        "materialized", "partition_by", "order_by", "engine", "index_granularity", "time_column", "lookback_days", "group",
+        "materialized", "partition_by", "order_by", "engine", "index_granularity", "time_column", "lookback_days", "reach_days_before", "reach_days_after", "group",
         "retention_days", "owner", "description", "block_dependents_on_test_failure", "tests",
     ];
 
@@ -159,6 +159,8 @@ internal static class ModelHeader
             IndexGranularity = Number("index_granularity"),
             TimeColumn = Text("time_column"),
             LookbackDays = Number("lookback_days"),
+            ReachDaysBefore = Number("reach_days_before") ?? 0,
+            ReachDaysAfter = Number("reach_days_after") ?? 0,
             Group = Text("group") ?? "light",
             RetentionDays = Number("retention_days"),
             Owner = Text("owner"),
@@ -208,6 +210,11 @@ internal static class ModelHeader
         if (!ClickHouseSql.IsIdentifier(config.Group))
         {
             throw new ModelLoadException($"{path}: group '{config.Group}' must be a plain name.");
+        }
+
+        if ((config.ReachDaysBefore | config.ReachDaysAfter) != 0 && config.Materialized != Materialization.Incremental || config.ReachDaysBefore > 366 || config.ReachDaysAfter > 366)
+        {
+            throw new ModelLoadException($"{path}: reach_days_before and reach_days_after are for incremental models, at most 366.");
         }
 
         if (config.RetentionDays is < 1 || config.LookbackDays is > 366)

@@ -3,6 +3,7 @@ using Platform.ClickHouse;
 using Transformer.Building;
 using Transformer.DataTests;
 using Transformer.Models;
+using Transformer.Repairs;
 
 namespace Transformer.Runs;
 
@@ -25,6 +26,7 @@ public sealed class ModelRunner
     private readonly SemaphoreSlim _seeding = new(1, 1);
     private readonly TransformerMetrics? _metrics;
     private readonly ClickHouseClient _client;
+    private readonly LateDayRepair _repair;
 
     public ModelRunner(ClickHouseClient client, ModelProject project, TransformerOptions options, TimeProvider time, ILogger<ModelRunner> logger, TransformerMetrics? metrics = null)
     {
@@ -37,6 +39,7 @@ public sealed class ModelRunner
         _materializer = new Materializer(client, options, logger);
         _tests = new DataTestRunner(client, options);
         _history = new RunHistory(client, logger);
+        _repair = new LateDayRepair(client, project, options.Repair);
     }
 
     public ModelProject Project => _project;
@@ -126,11 +129,16 @@ public sealed class ModelRunner
             {
                 var build = await BuildAsync(model, request, started, cancellationToken);
                 window = build.Window;
+                IReadOnlyList<DayRepair> repairs = request.RepairLateDays && _options.Repair.Enabled && model.Config.Materialized == Materialization.Incremental
+                    ? await RepairLateDaysAsync(runId, model, cancellationToken)
+                    : [];
+
                 var tests = request.Test ? await _tests.RunAsync(model, _time.GetUtcNow(), cancellationToken) : [];
                 result = new ModelRunResult(model.Name, ModelRunStatus.Succeeded, build.Rows, null, started, _time.GetUtcNow(), tests)
                 {
                     Note = build.Note,
                     BlocksDependents = model.BlocksDependents(tests),
+                    Repairs = repairs,
                 };
                 _logger.LogInformation(
                     "Built {Model} ({Materialized}, {Window}{Note}) in {Duration} ms: {Rows} rows",
@@ -162,7 +170,77 @@ public sealed class ModelRunner
             return await _materializer.BuildAsync(model, now, window: null, request.FullRefresh, cancellationToken);
         }
 
-        // A backfill re-builds its days a week at a time, so one statement never holds months of data.
+        return new BuildResult(await BuildDaysAsync(model, now, from, to, cancellationToken), BuildWindow.Days(from, to), "backfill");
+    }
+
+    /// <summary>
+    /// Rebuilds the model's days before its regular window that rows arrived for after their last build (and the days
+    /// those rows reach), oldest first, at most <see cref="LateDayRepairOptions.MaxDaysPerRun"/>; each run of
+    /// consecutive days is one <c>repair</c> row of the history. Runs after the regular build, under the model's gate,
+    /// so the run's upstream repairs are already recorded. A failure is recorded and logged; the next run tries again.
+    /// </summary>
+    private async Task<IReadOnlyList<DayRepair>> RepairLateDaysAsync(string runId, Model model, CancellationToken cancellationToken)
+    {
+        var now = _time.GetUtcNow();
+        IReadOnlyList<DateOnly> due;
+        try
+        {
+            var planner = await _repair.PlanAsync(now, cancellationToken);
+            var regularFrom = DateOnly.FromDateTime(BuildWindow.Lookback(now, model.LookbackDays(_options)).Start.UtcDateTime);
+            due = planner?.DueDays(model, regularFrom) ?? [];
+        }
+        catch (Exception ex) when (ex is ClickHouseServerException or ClickHouseUnavailableException or HttpRequestException
+                                   || (ex is OperationCanceledException && !cancellationToken.IsCancellationRequested))
+        {
+            _logger.LogWarning("Could not tell which days of {Model} need a repair; the next run tries again: {Error}", model.Name, ex.Message);
+            return [];
+        }
+
+        if (due.Count == 0)
+        {
+            return [];
+        }
+
+        var repairs = new List<DayRepair>();
+        var taken = due.Take(_options.Repair.MaxDaysPerRun).ToList();
+        _logger.LogInformation("Repairing {Days} days of {Model} that rows arrived for after their last build ({Left} more left for the next runs): {Ranges}",
+            taken.Count, model.Name, due.Count - taken.Count, string.Join(", ", LateDayRepair.Ranges(taken).Select(r => $"{r.First:yyyy-MM-dd}..{r.Last:yyyy-MM-dd}")));
+        foreach (var (first, last) in LateDayRepair.Ranges(taken))
+        {
+            var started = _time.GetUtcNow();
+            var window = BuildWindow.Days(first, last);
+            ModelRunResult result;
+            try
+            {
+                var rows = await BuildDaysAsync(model, started, first, last, cancellationToken);
+                result = new ModelRunResult(model.Name, ModelRunStatus.Succeeded, rows, null, started, _time.GetUtcNow(), []) { Note = "repair of late days" };
+                _logger.LogInformation("Repaired {Model} {Window} in {Duration} ms: {Rows} rows", model.Name, window, (long)result.Duration.TotalMilliseconds, rows);
+            }
+            catch (Exception ex) when (ex is ClickHouseServerException or ClickHouseUnavailableException or HttpRequestException
+                                       || (ex is OperationCanceledException && !cancellationToken.IsCancellationRequested))
+            {
+                result = new ModelRunResult(model.Name, ModelRunStatus.Failed, 0, ex.Message, started, _time.GetUtcNow(), []);
+                _logger.LogError("Repairing {Model} {Window} failed; its days stay as they were and the next run tries again: {Error}", model.Name, window, ex.Message);
+            }
+
+            _metrics?.Record(result);
+            await _history.RecordAsync(runId, RepairTrigger, model, result, window, CancellationToken.None);
+            repairs.Add(new DayRepair(first, last, result.Status, result.Rows, result.Duration, result.Error));
+            if (result.Status == ModelRunStatus.Failed)
+            {
+                break;
+            }
+        }
+
+        return repairs;
+    }
+
+    /// <summary>The trigger of the history rows a late-day repair writes.</summary>
+    public const string RepairTrigger = "repair";
+
+    /// <summary>Days [first, last] of an incremental model, a week at a time, so one statement never holds months of data.</summary>
+    private async Task<long> BuildDaysAsync(Model model, DateTimeOffset now, DateOnly from, DateOnly to, CancellationToken cancellationToken)
+    {
         long rows = 0;
         for (var first = from; first <= to; first = first.AddDays(7))
         {
@@ -170,7 +248,7 @@ public sealed class ModelRunner
             rows += (await _materializer.BuildAsync(model, now, BuildWindow.Days(first, last), fullRefresh: false, cancellationToken)).Rows;
         }
 
-        return new BuildResult(rows, BuildWindow.Days(from, to), "backfill");
+        return rows;
     }
 
     /// <summary>

@@ -36,6 +36,9 @@ public sealed record RunRequest
     public bool TestOnly { get; init; }
 
     public string Trigger { get; init; } = "manual";
+
+    /// <summary>Also rebuild, after each incremental model's build, its days that late rows arrived for (scheduled runs).</summary>
+    public bool RepairLateDays { get; init; }
 }
 
 /// <summary>One model's part in a run.</summary>
@@ -57,11 +60,17 @@ public sealed record ModelRunResult(
 
     /// <summary>A data test failed on a model that blocks its dependents when that happens.</summary>
     public bool BlocksDependents { get; init; }
+
+    /// <summary>Runs of late days rebuilt after the build (<see cref="RunRequest.RepairLateDays"/>), each also a <c>repair</c> row of the history.</summary>
+    public IReadOnlyList<DayRepair> Repairs { get; init; } = [];
 }
+
+/// <summary>One run of consecutive days [First, Last] of a model rebuilt because rows arrived for them after their last build.</summary>
+public sealed record DayRepair(DateOnly First, DateOnly Last, ModelRunStatus Status, long Rows, TimeSpan Duration, string? Error);
 
 public sealed record RunReport(string RunId, IReadOnlyList<ModelRunResult> Results)
 {
-    public bool Succeeded => Results.All(r => r.Status != ModelRunStatus.Failed && r.Tests.All(t => t.Passed));
+    public bool Succeeded => Results.All(r => r.Status != ModelRunStatus.Failed && r.Tests.All(t => t.Passed) && r.Repairs.All(x => x.Status != ModelRunStatus.Failed));
 }
 
 /// <summary>A row of <c>transform_runs</c>; times as Unix seconds, which JSONEachRow takes for DateTime.</summary>

@@ -55,7 +55,7 @@ public sealed class ScheduleService(
         }
 
         // Everything once at start, in dependency order, so heavy models need not wait a whole interval for their inputs.
-        await RunSafelyAsync(new RunRequest { Trigger = "startup" }, stoppingToken);
+        await RunSafelyAsync(new RunRequest { Trigger = "startup", RepairLateDays = true }, stoppingToken);
         await Task.WhenAll(groups.Select(g => RunGroupAsync(g.Key, g.Value, stoppingToken)));
     }
 
@@ -68,7 +68,7 @@ public sealed class ScheduleService(
             while (await timer.WaitForNextTickAsync(stoppingToken))
             {
                 var started = time.GetUtcNow();
-                var report = await RunSafelyAsync(new RunRequest { Select = $"group:{group}", Trigger = $"schedule:{group}" }, stoppingToken);
+                var report = await RunSafelyAsync(new RunRequest { Select = $"group:{group}", Trigger = $"schedule:{group}", RepairLateDays = true }, stoppingToken);
                 Update(group, interval, started, time.GetUtcNow() + interval, report?.RunId);
             }
         }

@@ -3,6 +3,9 @@ materialized: incremental
 partition_by: session_date
 order_by: (tenant_id, session_date, session_id)
 time_column: session_date
+# An event on D can extend the session that began on D - 1, or join the one that begins on D + 1 to its own day.
+reach_days_before: 1
+reach_days_after: 1
 group: heavy
 retention_days: 730
 owner: product-analytics
@@ -15,9 +18,9 @@ description: >
   day it starts (session_date), also when it runs past midnight. actor_id, country and device are
   those of the session's first event; entry_event/exit_event are the names of its first and last
   events. Events of one second are ordered by event_id. The window's sessions are computed from
-  events read from one day before it, so a session starting in the window sees the events before
-  it; a session-less chain of events, or a client session, running longer than that day is cut
-  at the read start. duration_seconds = ended_at - started_at.
+  events read from one day before it to one day after it, so a session starting in the window sees
+  the events before it and runs on past the window's end; a session-less chain of events, or a
+  client session, running longer than that day is cut at the read's edge. duration_seconds = ended_at - started_at.
 tests:
   - not_null: [tenant_id, session_id, actor_id, session_date]
   - unique: { columns: [tenant_id, session_id], per: session_date }
@@ -51,7 +54,7 @@ FROM
         first_event.4 AS first_device,
         argMin((actor_id, event_name, country, device), (event_time, event_id)) AS first_event
     FROM {{ ref('stg_events') }}
-    WHERE event_date >= toDate(greatest({{ window_start }}, toDateTime(86400, 'UTC')) - INTERVAL 1 DAY) AND event_date < {{ window_end_date }}
+    WHERE event_date >= toDate(greatest({{ window_start }}, toDateTime(86400, 'UTC')) - INTERVAL 1 DAY) AND event_date <= {{ window_end_date }}
       AND session_id != ''
     GROUP BY tenant_id, session_id
 
@@ -89,7 +92,7 @@ FROM
                 actor_id AS gap_actor,
                 arraySort(groupArray((event_time, event_id, event_name, country, device))) AS actor_events
             FROM {{ ref('stg_events') }}
-            WHERE event_date >= toDate(greatest({{ window_start }}, toDateTime(86400, 'UTC')) - INTERVAL 1 DAY) AND event_date < {{ window_end_date }}
+            WHERE event_date >= toDate(greatest({{ window_start }}, toDateTime(86400, 'UTC')) - INTERVAL 1 DAY) AND event_date <= {{ window_end_date }}
               AND session_id = '' AND actor_id != ''
             GROUP BY tenant_id, actor_id
         )

@@ -1,6 +1,8 @@
 /*
 materialized: incremental
 time_column: day
+# A day's actors count towards the MAU of the 29 days after it.
+reach_days_after: 29
 order_by: (tenant_id, day)
 group: heavy
 retention_days: 730

@@ -6,6 +6,8 @@ order_by: (tenant_id, event_date, event_name, event_id)
 # of some events reads those, not the 8192-row blocks around them.
 index_granularity: 1024
 time_column: event_date
+# A late copy on day D with an earlier time moves its event from D + 1 to D.
+reach_days_after: 1
 group: light
 retention_days: 180
 owner: platform
