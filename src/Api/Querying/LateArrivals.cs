@@ -16,7 +16,7 @@ namespace Api.Querying;
 /// </summary>
 public sealed class LateArrivals(ClickHouseClient clickHouse, IOptions<ApiOptions> options, TimeProvider time)
 {
-    /// <summary>Events arriving this late (days after their time) never reach the staging model without a backfill.</summary>
+    /// <summary>Events arriving this late (days after their time) are past every regular build: only a late-day repair (or a backfill) brings them in.</summary>
     public const int LateDays = 2;
 
     /// <summary>
@@ -25,8 +25,13 @@ public sealed class LateArrivals(ClickHouseClient clickHouse, IOptions<ApiOption
     /// </summary>
     public static readonly TimeSpan ClockMargin = TimeSpan.FromSeconds(10);
 
-    /// <summary>Inserts older than this cannot be after any watermark: <see cref="ModelWatermarks"/> reads two days of builds.</summary>
-    private static readonly TimeSpan Recent = TimeSpan.FromDays(3);
+    /// <summary>
+    /// Inserts older than this are only looked at when they were too late for the regular builds: <see cref="ModelWatermarks"/>
+    /// reads this many days of builds (and every repair), so any other insert has a build after it in what it read.
+    /// </summary>
+    public const int RecentDays = 3;
+
+    private static readonly TimeSpan Recent = TimeSpan.FromDays(RecentDays);
 
     /// <summary>A tenant's days are refreshed in the background while it has asked within this time.</summary>
     private static readonly TimeSpan KeepWarm = TimeSpan.FromMinutes(10);
@@ -71,11 +76,13 @@ public sealed class LateArrivals(ClickHouseClient clickHouse, IOptions<ApiOption
         }
     }
 
-    /// <summary>The rule itself, on the days loaded: before the watermark's day, and inserted after its build or too late.</summary>
+    /// <summary>
+    /// The rule itself, on the days loaded: an event day before the watermark's day whose newest rows the model does
+    /// not hold yet (<see cref="ModelWatermark.Holds"/>): they arrived after the builds of the days they reach, say a
+    /// late import before the Transformer repaired those days.
+    /// </summary>
     internal static IReadOnlyList<DateOnly> Late(IReadOnlyList<DayInsert> days, ModelWatermark mark) =>
-        days.Where(d => d.Day < mark.SettledBefore
-                && (d.LastInserted >= mark.DataAsOf - ClockMargin || d.Day.AddDays(LateDays) < DateOnly.FromDateTime(d.LastInserted.UtcDateTime)))
-            .Select(d => d.Day).Order().ToList();
+        days.Where(d => d.Day < mark.SettledBefore && !mark.Holds(d.Day, d.LastInserted)).Select(d => d.Day).Order().ToList();
 
     private async Task<Dictionary<string, List<DayInsert>>> LoadAsync(IReadOnlyCollection<string> tenants, CancellationToken cancellationToken)
     {
