@@ -12,7 +12,7 @@ public static class SessionsApi
         api.MapGet("/", GetSessionsAsync)
             .WithName("GetSessions")
             .WithSummary("Sessions that started in the range: count, median and p95 duration, events per session, a duration histogram; optionally per country or device.")
-            .WithDescription("from/to (date or ISO instant; default the last 7 days), tz (IANA; default the tenant's), breakdown=country|device, source=auto. Read from the Transformer's sessions model; asOf says how fresh it is.")
+            .WithDescription("from/to (date or ISO instant; default the last 7 days), tz (IANA; default the tenant's), breakdown=country|device, source=auto|events|raw. Days the Transformer's sessions model holds whole are read from it, the rest sessionized from events by the same rules; sources and asOf say which.")
             .ProducesProblem(StatusCodes.Status400BadRequest);
         return api;
     }
@@ -22,12 +22,6 @@ public static class SessionsApi
         string? from, string? to, string? tz, string? breakdown, string? source, CancellationToken cancellationToken)
     {
         var scope = await context.ScopeAsync(user, cancellationToken);
-        if (QuerySources.Parse(source) != QuerySource.Auto)
-        {
-            throw new BadQueryException("source", "Unsupported source",
-                "Sessions are read from the Transformer's sessions model only (events are sessionized there); 'source' may only be auto.");
-        }
-
         var request = new SessionsRequest(
             context.Range(scope, from, to, tz, TimeSpan.FromDays(7)),
             breakdown switch
@@ -36,7 +30,8 @@ public static class SessionsApi
                 "country" => SessionBreakdown.Country,
                 "device" => SessionBreakdown.Device,
                 _ => throw new BadQueryException("breakdown", "Unknown breakdown", "Sessions may be broken down by country or device."),
-            });
+            },
+            QuerySources.Parse(source));
         return await query.RunAsync(scope, request, cancellationToken);
     }
 }
