@@ -26,6 +26,20 @@ if (args is ["queries", ..])
     return await RunStoppableAsync(token => QueryBenchmark.RunAsync(queryOptions, Console.Out, token));
 }
 
+// scripts/bench repair ...: how long the Transformer takes to repair an imported history by itself.
+if (args is ["repair", ..])
+{
+    try
+    {
+        return await RunStoppableAsync(token => LoadGenerator.Repair.RepairBenchmark.RunAsync(args[1..], Console.Out, token));
+    }
+    catch (FormatException ex)
+    {
+        Console.Error.WriteLine(ex.Message);
+        return 2;
+    }
+}
+
 // scripts/bench cdc ...: the CDC bridge's replication lag under a steady write load.
 if (args is ["cdc", ..])
 {

@@ -44,7 +44,7 @@ public static class QueryBenchmark
             output.WriteLine($"Loaded in {loading.TotalSeconds:0.0} s ({options.Events / loading.TotalSeconds:N0} rows/s).");
 
             output.WriteLine("Rebuilding the Transformer's models (run --full-refresh) ...");
-            var refresh = await FullRefreshAsync(platform.ClickHouse, output, cancellationToken);
+            var refresh = await TransformerCommand.RunAsync(platform.ClickHouse, output, cancellationToken, "run", "--full-refresh");
             output.WriteLine($"Full refresh done in {refresh.TotalSeconds:0.0} s.");
             var settling = await MergesSettledAsync(clickHouse, cancellationToken);
             output.WriteLine($"Background merges settled in {settling.TotalSeconds:0.0} s.");
@@ -98,38 +98,6 @@ public static class QueryBenchmark
         }
 
         return waited.Elapsed;
-    }
-
-    /// <summary>The Transformer's own command line on the platform's ClickHouse, as an operator would run it after a bulk load.</summary>
-    private static async Task<TimeSpan> FullRefreshAsync(string clickHouseConnection, TextWriter output, CancellationToken cancellationToken)
-    {
-        // The Transformer built beside this tool, in the same configuration (bin/CONFIG/net10.0).
-        var bin = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd('/'));
-        var root = bin;
-        while (!File.Exists(Path.Combine(root.FullName, "Platform.sln")))
-        {
-            root = root.Parent ?? throw new DirectoryNotFoundException("The load generator runs outside the repository.");
-        }
-
-        var transformer = Path.Combine(root.FullName, "src", "Transformer", "bin", bin.Parent!.Name, bin.Name, "Transformer.dll");
-        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        start.ArgumentList.Add(transformer);
-        start.ArgumentList.Add("run");
-        start.ArgumentList.Add("--full-refresh");
-        start.Environment["ConnectionStrings__clickhouse"] = clickHouseConnection;
-        var started = Stopwatch.StartNew();
-        using var process = Process.Start(start) ?? throw new InvalidOperationException($"Could not start {transformer}.");
-        var stdout = process.StandardOutput.ReadToEndAsync(cancellationToken);
-        var stderr = process.StandardError.ReadToEndAsync(cancellationToken);
-        await process.WaitForExitAsync(cancellationToken);
-        if (process.ExitCode != 0)
-        {
-            output.WriteLine(await stdout);
-            output.WriteLine(await stderr);
-            output.WriteLine($"warning: the full refresh exited with {process.ExitCode}; model-backed answers may come from events.");
-        }
-
-        return started.Elapsed;
     }
 
     private const int SqlWarmup = 5;

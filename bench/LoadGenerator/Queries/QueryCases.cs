@@ -66,10 +66,16 @@ public static class QueryCases
                     )
                     GROUP BY first_day, day_offset ORDER BY first_day, day_offset
                     """, Heavy),
-            new("sessions", "model", () => Get($"/v1/sessions?{range}"),
+            new("sessions", "model + events", () => Get($"/v1/sessions?{range}"),
                 t => $"""
                     SELECT count(), avg(length_seconds) FROM
                     (SELECT max(event_time) - min(event_time) AS length_seconds FROM {raw} WHERE {Where(t)} GROUP BY session_id)
+                    """, null),
+            new("sessions, 90 days", "model + events", () => Get($"/v1/sessions?from={Iso(to.AddDays(-90))}&to={Iso(to)}&tz=UTC"),
+                t => $"""
+                    SELECT count(), avg(length_seconds) FROM
+                    (SELECT max(event_time) - min(event_time) AS length_seconds FROM {raw}
+                     WHERE tenant_id = {ClickHouseSql.Literal(t)} AND event_time >= {ClickHouseSql.Literal(to.AddDays(-90))} AND event_time < {ClickHouseSql.Literal(to)} GROUP BY session_id)
                     """, null),
             new("feature adoption", "model", () => Get($"/v1/feature-adoption?{range}&feature=feature_used"),
                 t => $"SELECT event_name, uniqExact({actor}) FROM {raw} WHERE {Where(t)} AND event_type = 'track' GROUP BY event_name ORDER BY event_name", null),

@@ -36,21 +36,26 @@ public sealed class SyntheticEvents(ClickHouseClient clickHouse, IReadOnlyList<s
 
     public static readonly string[] FunnelSteps = ["signup_started", "signup_submitted", "signup_completed"];
 
-    public async Task<TimeSpan> LoadAsync(long events, DateTimeOffset from, DateTimeOffset to, TextWriter log, CancellationToken cancellationToken)
+    /// <summary>
+    /// Loads <paramref name="events"/> rows with times in [from, to). <paramref name="imported"/>: received and inserted now,
+    /// as a history sent at once (an import), rather than a second and two after their time.
+    /// </summary>
+    public async Task<TimeSpan> LoadAsync(long events, DateTimeOffset from, DateTimeOffset to, TextWriter log, CancellationToken cancellationToken, bool imported = false)
     {
         var started = Stopwatch.StartNew();
         for (long offset = 0; offset < events; offset += ChunkRows)
         {
             var count = Math.Min(ChunkRows, events - offset);
-            await clickHouse.ExecuteAsync(InsertSql(offset, count, from, to), new ClickHouseQueryOptions { MaxExecutionTime = TimeSpan.FromMinutes(30) }, cancellationToken);
+            await clickHouse.ExecuteAsync(InsertSql(offset, count, from, to, imported), new ClickHouseQueryOptions { MaxExecutionTime = TimeSpan.FromMinutes(30) }, cancellationToken);
             log.WriteLine($"  {offset + count:N0} of {events:N0} rows ({started.Elapsed.TotalSeconds:0} s)");
         }
 
         return started.Elapsed;
     }
 
-    private string InsertSql(long offset, long count, DateTimeOffset from, DateTimeOffset to)
+    private string InsertSql(long offset, long count, DateTimeOffset from, DateTimeOffset to, bool imported)
     {
+        var arrival = imported ? "now(), now()" : "t + 1, t + 2";
         var span = Math.Max(1, to.ToUnixTimeSeconds() - from.ToUnixTimeSeconds() - SessionSeconds);
         var visit = Math.Min(VisitSeconds, span);
         var tenants = $"[{ClickHouseSql.List(tenantIds)}]";
@@ -68,7 +73,7 @@ public sealed class SyntheticEvents(ClickHouseClient clickHouse, IReadOnlyList<s
                 if(usr % 3 = 0, '', concat('user-', toString(usr))),
                 concat('anon-', toString(usr)),
                 concat('sess-', toString(usr), '-', toString(sess)),
-                t, t + 1, t + 2,
+                t, {arrival},
                 multiIf(kind < 40, concat('{PathJson}', path, '{JsonEnd}'), kind < 62 AND kind >= 52, concat('{FeatureJson}', arrayElement(['export_csv', 'funnel_builder', 'retention_chart', 'dark_mode', 'alerts'], toUInt32(h % 5) + 1), '{JsonEnd}'), '{EmptyJson}'),
                 '{EmptyJson}',
                 arrayElement(['US', 'US', 'DE', 'GB', 'FR', 'JP', 'BR', 'IN', 'ES', 'CA'], toUInt32(profile % 10) + 1),
