@@ -16,9 +16,10 @@ public sealed record DayBuild(string Model, DateTimeOffset StartedAt, DateTimeOf
 /// after every build of it began. For a model reading raw_events that is a raw day's newest insert; for a model
 /// reading another incremental model it is the end of the upstream build that took that input in, so a model is
 /// repaired only after what it reads was. A change on input day D reaches the model's days D - reach_days_before
-/// to D + reach_days_after. Pure: built from what <see cref="LateDayRepair"/> reads, and unit tested.
+/// to D + reach_days_after. Rows inserted within the clock margin of now wait for a later run: no build started now
+/// could be trusted to hold them. Pure: built from what <see cref="LateDayRepair"/> reads, and unit tested.
 /// </summary>
-public sealed class LateDayPlanner(ModelProject project, IReadOnlyList<RawDay> rawDays, IReadOnlyList<DayBuild> builds, TimeSpan clockMargin)
+public sealed class LateDayPlanner(ModelProject project, IReadOnlyList<RawDay> rawDays, IReadOnlyList<DayBuild> builds, TimeSpan clockMargin, DateTimeOffset now)
 {
     public const string RawSource = "raw_events";
 
@@ -120,7 +121,7 @@ public sealed class LateDayPlanner(ModelProject project, IReadOnlyList<RawDay> r
             }
         }
 
-        var need = new Need(since, Blocked: false);
+        var need = new Need(since, Blocked: since > now);
         foreach (var input in IncrementalInputs(model))
         {
             for (var d = first; d <= last && !need.Blocked; d = d.AddDays(1))

@@ -47,7 +47,7 @@ public sealed class LateDayRepair(ClickHouseClient client, ModelProject project,
         var builds = await client.QueryAsync(
             $"""
             SELECT model, toUInt32(started_at) AS started_at, toUInt32(finished_at) AS finished_at,
-                   toString(toDate(window_start)) AS first_day, toString(toDate(window_end)) AS end_day
+                   toUInt32(window_start) AS window_start, toUInt32(window_end) AS window_end
             FROM transform_runs
             WHERE status = 'succeeded' AND model IN ({string.Join(", ", incremental.Select(ClickHouseSql.Literal))})
               AND started_at >= toDateTime({days.Min(d => d.LastInserted).ToString(CultureInfo.InvariantCulture)})
@@ -55,8 +55,9 @@ public sealed class LateDayRepair(ClickHouseClient client, ModelProject project,
 
         return new LateDayPlanner(project,
             days.Select(d => new RawDay(Day(d.Day), DateTimeOffset.FromUnixTimeSeconds(d.LastInserted))).ToList(),
-            builds.Select(b => new DayBuild(b.Model, DateTimeOffset.FromUnixTimeSeconds(b.StartedAt), DateTimeOffset.FromUnixTimeSeconds(b.FinishedAt), Day(b.FirstDay), Day(b.EndDay))).ToList(),
-            ClockMargin);
+            builds.Select(b => new DayBuild(b.Model, DateTimeOffset.FromUnixTimeSeconds(b.StartedAt), DateTimeOffset.FromUnixTimeSeconds(b.FinishedAt),
+                UnixDay(b.WindowStart), UnixDay(b.WindowEnd))).ToList(),
+            ClockMargin, now);
     }
 
     /// <summary>Days as runs of consecutive days, each (first, last inclusive), in order.</summary>
@@ -88,9 +89,12 @@ public sealed class LateDayRepair(ClickHouseClient client, ModelProject project,
 
     private static DateOnly Day(string text) => DateOnly.ParseExact(text, "yyyy-MM-dd", CultureInfo.InvariantCulture);
 
+    // Seconds, not toString(toDate()): 18.16 prints the epoch's Date (an all-time build's window start) as 0000-00-00.
+    private static DateOnly UnixDay(long seconds) => DateOnly.FromDateTime(DateTimeOffset.FromUnixTimeSeconds(seconds).UtcDateTime);
+
     internal sealed record RawDayRow(string Day, long LastInserted);
 
-    internal sealed record BuildRow(string Model, long StartedAt, long FinishedAt, string FirstDay, string EndDay);
+    internal sealed record BuildRow(string Model, long StartedAt, long FinishedAt, long WindowStart, long WindowEnd);
 }
 
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower, NumberHandling = JsonNumberHandling.AllowReadingFromString)]

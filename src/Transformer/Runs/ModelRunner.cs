@@ -189,10 +189,11 @@ public sealed class ModelRunner
             var regularFrom = DateOnly.FromDateTime(BuildWindow.Lookback(now, model.LookbackDays(_options)).Start.UtcDateTime);
             due = planner?.DueDays(model, regularFrom) ?? [];
         }
-        catch (Exception ex) when (ex is ClickHouseServerException or ClickHouseUnavailableException or HttpRequestException
-                                   || (ex is OperationCanceledException && !cancellationToken.IsCancellationRequested))
+        catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {
-            _logger.LogWarning("Could not tell which days of {Model} need a repair; the next run tries again: {Error}", model.Name, ex.Message);
+            // Whatever went wrong, the regular build stands; only the repair waits for the next run.
+            _logger.Log(ex is ClickHouseServerException or ClickHouseUnavailableException or HttpRequestException ? LogLevel.Warning : LogLevel.Error, ex,
+                "Could not tell which days of {Model} need a repair; the next run tries again: {Error}", model.Name, ex.Message);
             return [];
         }
 
