@@ -8,7 +8,8 @@ namespace Platform.ClickHouse;
 
 /// <summary>
 /// A small ClickHouse client over the HTTP interface: every statement is a POST (a GET is read-only
-/// on the server), errors become <see cref="ClickHouseServerException"/>, inserts stream JSONEachRow.
+/// on the server), errors become <see cref="ClickHouseServerException"/>, inserts stream JSONEachRow or
+/// send RowBinary.
 /// One instance per data source; it is thread-safe and shares one <see cref="HttpClient"/>.
 /// </summary>
 public sealed class ClickHouseClient
@@ -97,6 +98,21 @@ public sealed class ClickHouseClient
         var content = new JsonLinesContent<T>(rows, typeInfo);
         using var response = await SendAsync(sql, content, options: null, useDatabase: true, cancellationToken, queryInUrl: true);
         return rows.Count;
+    }
+
+    /// <summary>
+    /// Inserts rows already written in RowBinary (<see cref="RowBinaryBuffer"/>) in one request. <paramref name="columns"/> is
+    /// the INSERT's column list, in the rows' order; columns it leaves out take their DEFAULT.
+    /// </summary>
+    public async Task InsertRowBinaryAsync(string table, string columns, ReadOnlyMemory<byte> rows, CancellationToken cancellationToken = default)
+    {
+        if (rows.IsEmpty)
+        {
+            return;
+        }
+
+        var sql = $"INSERT INTO {table} ({columns}) FORMAT RowBinary";
+        using var response = await SendAsync(sql, new ReadOnlyMemoryContent(rows), options: null, useDatabase: true, cancellationToken, queryInUrl: true);
     }
 
     private async Task<HttpResponseMessage> SendAsync(

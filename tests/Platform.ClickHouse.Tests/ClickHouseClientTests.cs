@@ -20,6 +20,35 @@ public class ClickHouseClientTests(ClickHouseFixture clickHouse) : IClassFixture
     }
 
     [Fact]
+    public async Task RowsInsertedAsRowBinaryAreReadBackExactlyAndAColumnLeftOutTakesItsDefault()
+    {
+        await clickHouse.Client.ExecuteAsync("""
+            CREATE TABLE IF NOT EXISTS tests.binary_rows (name String, small UInt8, ms UInt16, n UInt32, seen DateTime('UTC'), note String DEFAULT 'none', added DateTime('UTC') DEFAULT now())
+            ENGINE = MergeTree ORDER BY name
+            """);
+        var long300 = new string('x', 200) + "é" + new string('y', 99); // a length past one varint byte, with a two-byte character
+        using var rows = new RowBinaryBuffer(initialCapacity: 16); // small, so the buffer has to grow
+        foreach (var (name, small, ms, n, seen) in new[] { ("ada \t'\"\n", (byte)255, (ushort)999, 4_000_000_000u, 0L), (long300, (byte)0, (ushort)0, 0u, 4_294_967_295L) })
+        {
+            rows.String(name);
+            rows.UInt8(small);
+            rows.UInt16(ms);
+            rows.UInt32(n);
+            rows.DateTime(seen);
+        }
+
+        var before = await clickHouse.Client.QueryLongAsync("SELECT toUnixTimestamp(now())");
+        await clickHouse.Client.InsertRowBinaryAsync("tests.binary_rows", "name, small, ms, n, seen", rows.Written);
+        var read = await clickHouse.Client.QueryScalarAsync(
+            "SELECT name = 'ada \\t\\'\"\\n', small, ms, n, toUnixTimestamp(seen), note, toUnixTimestamp(added) >= " + before + " FROM tests.binary_rows ORDER BY name");
+        var lengths = await clickHouse.Client.QueryScalarAsync("SELECT length(name), lengthUTF8(name) FROM tests.binary_rows ORDER BY name");
+
+        Assert.Equal("1\t255\t999\t4000000000\t0\tnone\t1\n0\t0\t0\t0\t4294967295\tnone\t1", read);
+        Assert.Equal("8\t8\n301\t300", lengths);
+        Assert.Throws<ArgumentOutOfRangeException>(() => rows.DateTime(-1));
+    }
+
+    [Fact]
     public async Task AWholeNumberAnswerIsReadAsALong()
     {
         Assert.Equal(4_294_967_296L, await clickHouse.Client.QueryLongAsync("SELECT toUInt64(4294967296)"));
