@@ -38,6 +38,19 @@ public sealed class CollectorOptions : IValidatableObject
     [Range(1, long.MaxValue)]
     public long? MaxPartitionBacklog { get; set; }
 
+    /// <summary>
+    /// A request's events travel in at most this many records of the events topic: each user's events go to the record of
+    /// the user's slot (a hash of the user), keyed by tenant and slot, so one user's events keep one partition and their
+    /// order. One record per slot instead of one per event cuts produce, broker, consume and commit work by the events per
+    /// record. Changing it moves users between partitions once, as changing the partition count does.
+    /// </summary>
+    [Range(1, 1024)]
+    public int UserSlots { get; set; } = 16;
+
+    /// <summary>A record's events are split over several records above this many bytes (the broker's limit is 1 MB).</summary>
+    [Range(1024, 900 * 1024)]
+    public int MaxRecordBytes { get; set; } = 128 * 1024;
+
     [Required]
     public string IngestorConsumerGroup { get; set; } = "ingestor";
 

@@ -121,4 +121,5 @@ public static class DeadLetterHeaders
 
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
 [JsonSerializable(typeof(CollectedEvent))]
+[JsonSerializable(typeof(List<CollectedEvent>))]
 public sealed partial class EventJsonContext : JsonSerializerContext;

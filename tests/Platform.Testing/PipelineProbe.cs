@@ -39,15 +39,30 @@ public sealed class PipelineProbe(PlatformApp app)
     /// </summary>
     public async Task<List<DeadLetterRecord>> DeadLettersAsync(string tenantId, int expected, TimeSpan? timeout = null)
     {
+        var records = await RecordsAsync(EventTopics.DeadLetter, m => Header(m, DeadLetterHeaders.TenantId) == tenantId, expected, timeout);
+        return records.Select(m => new DeadLetterRecord(tenantId, Encoding.UTF8.GetString(m.Value),
+            Header(m, DeadLetterHeaders.Reason), Header(m, DeadLetterHeaders.Field), Header(m, DeadLetterHeaders.Source))).ToList();
+    }
+
+    /// <summary>The records of the events topic keyed to the tenant (<c>tenant:slot</c>), read to the end of every partition.</summary>
+    public Task<List<Message<byte[], byte[]>>> EventRecordsAsync(string tenantId, int expected, TimeSpan? timeout = null) =>
+        RecordsAsync(EventTopics.Events, m => Encoding.UTF8.GetString(m.Key ?? []).StartsWith(tenantId + ":", StringComparison.Ordinal), expected, timeout);
+
+    /// <summary>
+    /// The topic's records that match: the whole topic is read to its end, then polled until at least
+    /// <paramref name="expected"/> are there or the time is up, so "none" and "these" can both be asserted.
+    /// </summary>
+    private async Task<List<Message<byte[], byte[]>>> RecordsAsync(string topic, Func<Message<byte[], byte[]>, bool> matches, int expected, TimeSpan? timeout)
+    {
         var bootstrap = KafkaConfig.Bootstrap(app["kafka"].ConnectionString!);
         var config = KafkaConfig.Consumer(bootstrap, "tests-" + Guid.NewGuid().ToString("N"), "tests");
         config.EnablePartitionEof = true;
         using var admin = new AdminClientBuilder(KafkaConfig.Admin(bootstrap)).SetLogHandler((_, _) => { }).Build();
-        var partitions = admin.GetMetadata(EventTopics.DeadLetter, TimeSpan.FromSeconds(10)).Topics.Single().Partitions
-            .Select(p => new TopicPartitionOffset(EventTopics.DeadLetter, p.PartitionId, Offset.Beginning)).ToList();
+        var partitions = admin.GetMetadata(topic, TimeSpan.FromSeconds(10)).Topics.Single().Partitions
+            .Select(p => new TopicPartitionOffset(topic, p.PartitionId, Offset.Beginning)).ToList();
         using var consumer = new ConsumerBuilder<byte[], byte[]>(config).SetLogHandler((_, _) => { }).Build();
         consumer.Assign(partitions); // no group join: reading starts at once
-        var found = new List<DeadLetterRecord>();
+        var found = new List<Message<byte[], byte[]>>();
         var atEnd = new HashSet<int>();
         var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(20));
         await Task.Yield();
@@ -65,11 +80,9 @@ public sealed class PipelineProbe(PlatformApp app)
                 continue;
             }
 
-            if (Header(result.Message, DeadLetterHeaders.TenantId) == tenantId)
+            if (matches(result.Message))
             {
-                var message = result.Message;
-                found.Add(new DeadLetterRecord(tenantId, Encoding.UTF8.GetString(message.Value),
-                    Header(message, DeadLetterHeaders.Reason), Header(message, DeadLetterHeaders.Field), Header(message, DeadLetterHeaders.Source)));
+                found.Add(result.Message);
             }
         }
 

@@ -12,38 +12,44 @@ public sealed record DeadLetter(string TenantId, int Index, string Field, string
 /// <summary>
 /// Produces accepted events to Kafka and refused ones to the dead-letter topic, and waits for the
 /// brokers' acknowledgement of both, so that an answer means every event of the request is durably
-/// somewhere. Keyed by tenant and user: one user's events stay in one partition, in order.
+/// somewhere. A request's events travel as a few records (<see cref="EventRecords"/>): each user's in
+/// the record of the user's slot, so one user's events stay in one partition, in order.
 /// </summary>
 public sealed class EventPublisher(IProducer<byte[], byte[]> producer, IOptions<CollectorOptions> options, ILogger<EventPublisher> logger)
 {
+    private long _events;
+    private long _records;
+
+    /// <summary>Events per record of the events topic so far, to turn a backlog of records into one of events.</summary>
+    public double EventsPerRecord => Interlocked.Read(ref _records) is > 0 and var records ? Interlocked.Read(ref _events) / (double)records : 1;
+
     /// <summary>True when Kafka acknowledged every record within the bound; false when it may not have.</summary>
     public async Task<bool> PublishAsync(IReadOnlyList<CollectedEvent> events, IReadOnlyList<DeadLetter> deadLetters, DateTimeOffset receivedAt, CancellationToken cancellationToken)
     {
-        var deliveries = new Task[events.Count + deadLetters.Count];
-        for (var i = 0; i < events.Count; i++)
+        var settings = options.Value;
+        var records = EventRecords.Build(events, settings.UserSlots, settings.MaxRecordBytes);
+        var deliveries = new Task[records.Count + deadLetters.Count];
+        for (var i = 0; i < records.Count; i++)
         {
-            var e = events[i];
-            var message = new Message<byte[], byte[]>
-            {
-                Key = Encoding.UTF8.GetBytes($"{e.TenantId}:{(e.UserId.Length > 0 ? e.UserId : e.AnonymousId)}"),
-                Value = JsonSerializer.SerializeToUtf8Bytes(e, EventJsonContext.Default.CollectedEvent),
-            };
-            deliveries[i] = producer.ProduceAsync(EventTopics.Events, message, CancellationToken.None);
+            deliveries[i] = producer.ProduceAsync(EventTopics.Events, records[i], CancellationToken.None);
         }
 
         for (var i = 0; i < deadLetters.Count; i++)
         {
-            deliveries[events.Count + i] = producer.ProduceAsync(EventTopics.DeadLetter, ToMessage(deadLetters[i], receivedAt), CancellationToken.None);
+            deliveries[records.Count + i] = producer.ProduceAsync(EventTopics.DeadLetter, ToMessage(deadLetters[i], receivedAt), CancellationToken.None);
         }
 
+        Interlocked.Add(ref _events, events.Count);
+        Interlocked.Add(ref _records, records.Count);
         try
         {
-            await Task.WhenAll(deliveries).WaitAsync(options.Value.AcknowledgeTimeout, cancellationToken);
+            await Task.WhenAll(deliveries).WaitAsync(settings.AcknowledgeTimeout, cancellationToken);
             return true;
         }
         catch (Exception ex) when (ex is TimeoutException or ProduceException<byte[], byte[]> or KafkaException)
         {
-            logger.LogWarning("Kafka did not acknowledge {Events} events and {DeadLetters} dead letters: {Error}", events.Count, deadLetters.Count, ex.Message);
+            logger.LogWarning("Kafka did not acknowledge {Events} events in {Records} records and {DeadLetters} dead letters: {Error}",
+                events.Count, records.Count, deadLetters.Count, ex.Message);
             return false;
         }
     }

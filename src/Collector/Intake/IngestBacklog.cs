@@ -13,7 +13,7 @@ namespace Collector.Intake;
 /// with <see cref="CollectorOptions.MaxPartitionBacklog"/> set, intake answers 503 until it catches up:
 /// the client keeps the events and retries, instead of being told they are safe.
 /// </summary>
-public sealed class IngestBacklog(IOptions<CollectorOptions> options, IConfiguration configuration, ILogger<IngestBacklog> logger) : BackgroundService
+public sealed class IngestBacklog(EventPublisher publisher, IOptions<CollectorOptions> options, IConfiguration configuration, ILogger<IngestBacklog> logger) : BackgroundService
 {
     private static readonly Meter Meter = new("Platform.Collector");
     private long _largest;
@@ -60,8 +60,10 @@ public sealed class IngestBacklog(IOptions<CollectorOptions> options, IConfigura
                     total += behind;
                 }
 
-                Volatile.Write(ref _largest, largest);
-                Volatile.Write(ref _total, total);
+                // Offsets count records; a record holds a few events (as many on average as this Collector writes).
+                var eventsPerRecord = publisher.EventsPerRecord;
+                Volatile.Write(ref _largest, (long)(largest * eventsPerRecord));
+                Volatile.Write(ref _total, (long)(total * eventsPerRecord));
             }
             catch (KafkaException ex)
             {

@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using Confluent.Kafka;
+using Platform.ClickHouse;
 using Platform.Events;
 
 namespace Ingestor.Consumption;
@@ -16,31 +17,47 @@ public enum RecordOutcome
 
 /// <summary>
 /// What was read since the last commit: rows still to insert (only the first copy of each
-/// (tenant_id, event_id) in the batch), poison records still to dead-letter, and per partition the
-/// offset to commit once both are stored. Stored parts are removed, so a retry sends only the rest.
+/// (tenant_id, event_id) in the batch), already written as RowBinary, poison events still to dead-letter,
+/// and per partition the offset to commit once both are stored. Stored parts are removed, so a retry
+/// sends only the rest. A record holds one event (a JSON object) or several (a JSON array of them, as
+/// the Collector writes a request's events of one partition); each event is judged on its own.
 /// </summary>
-public sealed class EventBatch
+public sealed class EventBatch : IDisposable
 {
     private readonly HashSet<(string TenantId, string EventId)> _keys = [];
-    private readonly List<(ConsumeResult<byte[], byte[]> Record, CollectedEvent Event)> _rowSources = [];
+    private readonly RowBinaryBuffer _rows = new(1024 * 1024);
+    private readonly List<int> _rowStarts = [];
+    private readonly List<(ConsumeResult<byte[], byte[]> Record, int Item, CollectedEvent Event)> _rowSources = [];
     private readonly HashSet<int> _refused = [];
     private readonly Stopwatch _age = new();
 
-    public List<RawEventRow> Rows { get; } = [];
+    /// <summary>Rows still to insert.</summary>
+    public int RowCount => _rowStarts.Count;
 
     public Queue<Message<byte[], byte[]>> DeadLetters { get; } = new();
 
     public Dictionary<TopicPartition, Offset> Offsets { get; } = [];
 
-    /// <summary>Records read into the batch, duplicates and poison included.</summary>
+    /// <summary>Records read into the batch.</summary>
     public int Records { get; private set; }
+
+    /// <summary>Events read into the batch, duplicates and poison included.</summary>
+    public int Events { get; private set; }
 
     public bool IsEmpty => Records == 0;
 
     /// <summary>How long the oldest record has waited.</summary>
     public TimeSpan Age => _age.Elapsed;
 
-    public RecordOutcome Add(ConsumeResult<byte[], byte[]> result)
+    /// <summary>Rows [start, start + count) as the body of one RowBinary insert.</summary>
+    public ReadOnlyMemory<byte> RowBytes(int start, int count) =>
+        _rows.Slice(_rowStarts[start], start + count < _rowStarts.Count ? _rowStarts[start + count] : _rows.Length);
+
+    /// <summary>The event of row <paramref name="index"/>, for logging.</summary>
+    public CollectedEvent RowEvent(int index) => _rowSources[index].Event;
+
+    /// <summary>Reads a record's events into the batch and tells what became of each.</summary>
+    public void Add(ConsumeResult<byte[], byte[]> result, List<RecordOutcome> outcomes)
     {
         if (Records++ == 0)
         {
@@ -48,11 +65,42 @@ public sealed class EventBatch
         }
 
         Offsets[result.TopicPartition] = result.Offset + 1;
+        var value = result.Message.Value ?? [];
+        if (!IsArray(value))
+        {
+            outcomes.Add(AddEvent(result, -1, value));
+            return;
+        }
+
+        // Each element is read on its own, so a bad one costs only itself; a broken array stops where it breaks.
+        var reader = new Utf8JsonReader(value);
+        var item = 0;
+        try
+        {
+            reader.Read();
+            while (reader.Read() && reader.TokenType != JsonTokenType.EndArray)
+            {
+                var start = (int)reader.TokenStartIndex;
+                reader.Skip();
+                outcomes.Add(AddEvent(result, item++, value.AsMemory(start, (int)reader.BytesConsumed - start)));
+            }
+        }
+        catch (JsonException ex)
+        {
+            Events++;
+            DeadLetters.Enqueue(DeadLetter(result, -1, value, $"The record's array of events is broken after its first {item} events (those were read): {ex.Message}", null, null));
+            outcomes.Add(RecordOutcome.DeadLetter);
+        }
+    }
+
+    private RecordOutcome AddEvent(ConsumeResult<byte[], byte[]> result, int item, ReadOnlyMemory<byte> json)
+    {
+        Events++;
         CollectedEvent? collected = null;
         (string Reason, string? Field) refusal;
         try
         {
-            collected = JsonSerializer.Deserialize(result.Message.Value, EventJsonContext.Default.CollectedEvent);
+            collected = JsonSerializer.Deserialize(json.Span, EventJsonContext.Default.CollectedEvent);
             refusal = collected switch
             {
                 null => ("The record is not a collected event.", null),
@@ -61,19 +109,34 @@ public sealed class EventBatch
                 // ClickHouse would refuse (or wrap) these, and a refused insert would stall every partition.
                 { Timestamp: var t } when !Storable(t) => ("timestamp is outside what raw_events can store (1970-2105).", "timestamp"),
                 { ReceivedAt: var t } when !Storable(t) => ("received_at is outside what raw_events can store (1970-2105).", "received_at"),
+                { OriginalTimestamp: { } t } when !Storable(t) => ("original_timestamp is outside what raw_events can store (1970-2105).", "original_timestamp"),
+                { SentAt: { } t } when !Storable(t) => ("sent_at is outside what raw_events can store (1970-2105).", "sent_at"),
                 { SchemaVersion: < 1 or > 255 } => ("schema_version must be 1-255.", "schema_version"),
                 _ => default,
             };
-            if (refusal == default)
+            if (refusal == default && collected is not null)
             {
-                var row = RawEventRow.From(collected!);
-                if (!_keys.Add((row.TenantId, row.EventId)))
+                // Both checked non-empty above.
+                var key = (collected.TenantId!, collected.EventId!);
+                if (_keys.Contains(key))
                 {
                     return RecordOutcome.Duplicate;
                 }
 
-                Rows.Add(row);
-                _rowSources.Add((result, collected!));
+                var start = _rows.Length;
+                try
+                {
+                    RawEventRow.Write(collected, _rows);
+                }
+                catch
+                {
+                    _rows.Truncate(start);
+                    throw;
+                }
+
+                _keys.Add(key);
+                _rowStarts.Add(start);
+                _rowSources.Add((result, item, collected));
                 return RecordOutcome.Row;
             }
         }
@@ -82,8 +145,21 @@ public sealed class EventBatch
             refusal = (ex.Message, (ex as JsonException)?.Path?.TrimStart('$', '.'));
         }
 
-        DeadLetters.Enqueue(DeadLetter(result, refusal.Reason, refusal.Field, collected));
+        DeadLetters.Enqueue(DeadLetter(result, item, json, refusal.Reason, refusal.Field, collected));
         return RecordOutcome.DeadLetter;
+    }
+
+    private static bool IsArray(byte[] value)
+    {
+        foreach (var b in value)
+        {
+            if (b is not ((byte)' ' or (byte)'\t' or (byte)'\r' or (byte)'\n'))
+            {
+                return b == (byte)'[';
+            }
+        }
+
+        return false;
     }
 
     private static bool Storable(DateTimeOffset time) => time.UtcDateTime.Year is >= 1970 and < 2106;
@@ -99,15 +175,17 @@ public sealed class EventBatch
             return false;
         }
 
-        var (record, collected) = _rowSources[index];
-        DeadLetters.Enqueue(DeadLetter(record, "ClickHouse refused the row: " + reason, null, collected));
+        var (record, item, collected) = _rowSources[index];
+        var json = item < 0 ? record.Message.Value : JsonSerializer.SerializeToUtf8Bytes(collected, EventJsonContext.Default.CollectedEvent);
+        DeadLetters.Enqueue(DeadLetter(record, item, json, "ClickHouse refused the row: " + reason, null, collected));
         return true;
     }
 
     /// <summary>Every row is stored or refused: only the dead letters remain to send.</summary>
     public void RowsDone()
     {
-        Rows.Clear();
+        _rows.Clear();
+        _rowStarts.Clear();
         _rowSources.Clear();
         _refused.Clear();
     }
@@ -119,28 +197,40 @@ public sealed class EventBatch
         Offsets.Clear();
         _keys.Clear();
         Records = 0;
+        Events = 0;
         _age.Reset();
     }
 
-    /// <summary>The record as it came, with headers saying why it was refused and where it came from.</summary>
-    private static Message<byte[], byte[]> DeadLetter(ConsumeResult<byte[], byte[]> result, string reason, string? field, CollectedEvent? collected)
+    public void Dispose() => _rows.Dispose();
+
+    /// <summary>
+    /// The event as it came (the whole record, or its element of a record's array), with the record's headers and headers
+    /// saying why it was refused and where it came from.
+    /// </summary>
+    private static Message<byte[], byte[]> DeadLetter(ConsumeResult<byte[], byte[]> result, int item, ReadOnlyMemory<byte> json, string reason, string? field, CollectedEvent? collected)
     {
-        var message = result.Message;
-        message.Headers ??= [];
-        message.Headers.Add(DeadLetterHeaders.Reason, Encoding.UTF8.GetBytes(reason));
-        message.Headers.Add(DeadLetterHeaders.Source, Encoding.UTF8.GetBytes(
-            string.Create(CultureInfo.InvariantCulture, $"{result.Topic}/{result.Partition.Value}/{result.Offset.Value}")));
+        var record = result.Message;
+        var headers = new Headers();
+        foreach (var header in record.Headers ?? [])
+        {
+            headers.Add(header.Key, header.GetValueBytes());
+        }
+
+        headers.Add(DeadLetterHeaders.Reason, Encoding.UTF8.GetBytes(reason));
+        headers.Add(DeadLetterHeaders.Source, Encoding.UTF8.GetBytes(item < 0
+            ? string.Create(CultureInfo.InvariantCulture, $"{result.Topic}/{result.Partition.Value}/{result.Offset.Value}")
+            : string.Create(CultureInfo.InvariantCulture, $"{result.Topic}/{result.Partition.Value}/{result.Offset.Value}#{item}")));
         if (field is { Length: > 0 })
         {
-            message.Headers.Add(DeadLetterHeaders.Field, Encoding.UTF8.GetBytes(field));
+            headers.Add(DeadLetterHeaders.Field, Encoding.UTF8.GetBytes(field));
         }
 
         if (collected?.TenantId is { Length: > 0 } tenantId)
         {
-            message.Headers.Add(DeadLetterHeaders.TenantId, Encoding.UTF8.GetBytes(tenantId));
-            message.Headers.Add(DeadLetterHeaders.ReceivedAt, Encoding.UTF8.GetBytes(collected.ReceivedAt.ToString("O", CultureInfo.InvariantCulture)));
+            headers.Add(DeadLetterHeaders.TenantId, Encoding.UTF8.GetBytes(tenantId));
+            headers.Add(DeadLetterHeaders.ReceivedAt, Encoding.UTF8.GetBytes(collected.ReceivedAt.ToString("O", CultureInfo.InvariantCulture)));
         }
 
-        return message;
+        return new Message<byte[], byte[]> { Key = record.Key, Value = json.ToArray(), Headers = headers };
     }
 }

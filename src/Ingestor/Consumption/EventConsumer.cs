@@ -35,9 +35,16 @@ public sealed class EventConsumer(
     private static readonly TimeSpan BrokerQueryTimeout = TimeSpan.FromSeconds(2);
 
     private readonly EventBatch _batch = new();
+    private readonly List<RecordOutcome> _outcomes = [];
     private readonly HashSet<TopicPartition> _paused = [];
     private readonly OwedCommits _owed = new(TimeProvider.System, TimeSpan.FromSeconds(1), logger);
     private Outage? _outage;
+
+    public override void Dispose()
+    {
+        base.Dispose();
+        _batch.Dispose();
+    }
 
     protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
         // Consume() blocks; give the loop its own thread rather than a pool thread.
@@ -138,7 +145,7 @@ public sealed class EventConsumer(
     private bool IsDue(IngestorOptions settings) =>
         _outage is not null
             ? _outage.UntilNextAttempt <= TimeSpan.Zero
-            : !_batch.IsEmpty && (_batch.Records >= settings.BatchMaxRows || _batch.Age >= settings.BatchMaxDelay);
+            : !_batch.IsEmpty && (_batch.Events >= settings.BatchMaxRows || _batch.Age >= settings.BatchMaxDelay);
 
     private ConsumeResult<byte[], byte[]>? Consume(IConsumer<byte[], byte[]> consumer, TimeSpan wait)
     {
@@ -155,10 +162,12 @@ public sealed class EventConsumer(
 
     private void Add(ConsumeResult<byte[], byte[]> result)
     {
-        metrics.Consumed.Add(1);
-        if (_batch.Add(result) == RecordOutcome.Duplicate)
+        _outcomes.Clear();
+        _batch.Add(result, _outcomes);
+        metrics.Consumed.Add(_outcomes.Count);
+        if (_outcomes.Count(o => o == RecordOutcome.Duplicate) is > 0 and var duplicates)
         {
-            metrics.DuplicatesDropped.Add(1);
+            metrics.DuplicatesDropped.Add(duplicates);
         }
     }
 
@@ -203,13 +212,13 @@ public sealed class EventConsumer(
     {
         using var attempt = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         attempt.CancelAfter(options.Value.InsertTimeout);
-        if (_batch.Rows.Count > 0)
+        if (_batch.RowCount > 0)
         {
             var started = Stopwatch.GetTimestamp();
-            var refused = await InsertIsolatingRefusedRowsAsync(0, _batch.Rows.Count, attempt.Token);
+            var refused = await InsertIsolatingRefusedRowsAsync(0, _batch.RowCount, attempt.Token);
             metrics.InsertDuration.Record(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
-            metrics.Inserted.Add(_batch.Rows.Count - refused);
-            metrics.BatchRows.Record(_batch.Rows.Count);
+            metrics.Inserted.Add(_batch.RowCount - refused);
+            metrics.BatchRows.Record(_batch.RowCount);
             _batch.RowsDone();
         }
 
@@ -231,8 +240,7 @@ public sealed class EventConsumer(
     {
         try
         {
-            await clickHouse.InsertAsync(RawEventRow.Table, start == 0 && count == _batch.Rows.Count ? _batch.Rows : _batch.Rows.GetRange(start, count),
-                RawEventJsonContext.Default.RawEventRow, cancellationToken);
+            await clickHouse.InsertRowBinaryAsync(RawEventRow.Table, RawEventRow.Columns, _batch.RowBytes(start, count), cancellationToken);
             return 0;
         }
         catch (ClickHouseServerException ex) when (ex.IsDataError)
@@ -242,7 +250,7 @@ public sealed class EventConsumer(
                 if (_batch.Refuse(start, ex.Message))
                 {
                     metrics.RefusedRows.Add(1);
-                    var row = _batch.Rows[start];
+                    var row = _batch.RowEvent(start);
                     logger.LogWarning("ClickHouse refused event {EventId} of tenant {TenantId}; dead-lettering it: {Error}", row.EventId, row.TenantId, ex.Message);
                 }
 

@@ -19,17 +19,17 @@ public sealed class IngestorMetrics
     {
         _time = time ?? TimeProvider.System;
         var meter = meterFactory.Create(MeterName);
-        Consumed = meter.CreateCounter<long>("ingestor.events.consumed", "{record}", "Records read from the events topic.");
+        Consumed = meter.CreateCounter<long>("ingestor.events.consumed", "{event}", "Events read from the events topic (a record holds one or more).");
         Inserted = meter.CreateCounter<long>("ingestor.events.inserted", "{row}", "Rows ClickHouse acknowledged.");
-        DuplicatesDropped = meter.CreateCounter<long>("ingestor.events.duplicates_dropped", "{record}",
-            "Records dropped because the batch already held their (tenant_id, event_id).");
-        DeadLettered = meter.CreateCounter<long>("ingestor.events.dead_lettered", "{record}", "Records sent to the dead-letter topic.");
+        DuplicatesDropped = meter.CreateCounter<long>("ingestor.events.duplicates_dropped", "{event}",
+            "Events dropped because the batch already held their (tenant_id, event_id).");
+        DeadLettered = meter.CreateCounter<long>("ingestor.events.dead_lettered", "{event}", "Events (or unreadable records) sent to the dead-letter topic.");
         RefusedRows = meter.CreateCounter<long>("ingestor.events.refused_by_clickhouse", "{row}",
             "Rows ClickHouse refused because of their data, isolated from their batch and dead-lettered.");
         BatchRows = meter.CreateHistogram<long>("ingestor.batch.rows", "{row}", "Rows per insert.");
         InsertDuration = meter.CreateHistogram<double>("ingestor.insert.duration", "ms", "Duration of a successful insert.");
         meter.CreateObservableGauge("ingestor.consumer.lag", () => Volatile.Read(ref _lag), "{record}",
-            "Per partition, records not yet stored and committed: the high watermark minus the group's committed offset.");
+            "Per partition, records (each one or more events) not yet stored and committed: the high watermark minus the group's committed offset.");
 
         // Counters cannot be read back; the status endpoint gets their totals since start from a listener on this meter.
         _totals.InstrumentPublished = (instrument, listener) =>

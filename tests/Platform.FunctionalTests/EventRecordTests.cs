@@ -1,0 +1,64 @@
+using System.Net;
+using System.Text;
+using System.Text.Json;
+using Confluent.Kafka;
+using Platform.Events;
+using Platform.Kafka;
+using Platform.Testing;
+
+namespace Platform.FunctionalTests;
+
+/// <summary>A request's events travel as a few records of the events topic (one per user slot), and the Ingestor reads such a record event by event.</summary>
+[Collection(PlatformCollection.Name)]
+public class EventRecordTests(PlatformFixture platform)
+{
+    [Fact]
+    public async Task ARequestsEventsTravelInAtMostOneRecordPerUserSlotWithEachUsersEventsInOneRecordInOrder()
+    {
+        var tenant = await platform.CreateTenantAsync();
+        using var collector = platform.CreateCollectorClient(tenant.WriteKey);
+        var sent = Enumerable.Range(0, 300).Select(i => (User: $"u{i % 40}", Id: $"ev-{i:D3}")).ToList();
+        using var response = await collector.PostAsync("/v1/events", Http.Json($"[{string.Join(",", sent.Select(e => Http.Event("clicked", e.User, e.Id)))}]"));
+        Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
+
+        var records = await platform.Probe.EventRecordsAsync(tenant.Id, 1);
+        // The Collector's default Collector:UserSlots.
+        Assert.InRange(records.Count, 2, 16);
+        var events = records.Select(r => JsonSerializer.Deserialize(r.Value, EventJsonContext.Default.ListCollectedEvent)!).ToList();
+        Assert.Equal(sent.Select(e => e.Id).Order(), events.SelectMany(e => e).Select(e => e.EventId).Order());
+        foreach (var user in sent.Select(e => e.User).Distinct())
+        {
+            var holding = events.Where(record => record.Any(e => e.UserId == user)).ToList();
+            var only = Assert.Single(holding);
+            Assert.Equal(sent.Where(e => e.User == user).Select(e => e.Id), only.Where(e => e.UserId == user).Select(e => e.EventId));
+        }
+
+        await platform.Probe.RowsUntilAsync(tenant.Id, sent.Count);
+    }
+
+    [Fact]
+    public async Task AnArrayRecordIsReadEventByEventItsPoisonEventDeadLetteredAloneAndACopyInsideItFolded()
+    {
+        var tenant = await platform.CreateTenantAsync();
+        var now = DateTimeOffset.UtcNow;
+        CollectedEvent Event(string id, DateTimeOffset at) => new()
+        {
+            TenantId = tenant.Id, EventId = id, Event = "produced", UserId = "u1", Timestamp = at, ReceivedAt = now,
+        };
+        string Json(CollectedEvent e) => JsonSerializer.Serialize(e, EventJsonContext.Default.CollectedEvent);
+        var good = Event("good", now.AddMinutes(-1));
+        var value = $"[{Json(good)}, {Json(Event("far-future", new DateTimeOffset(2200, 1, 1, 0, 0, 0, TimeSpan.Zero)))}, {Json(good)}, {Json(Event("also-good", now.AddMinutes(-2)))}]";
+
+        using var producer = new ProducerBuilder<byte[], byte[]>(KafkaConfig.Producer(KafkaConfig.Bootstrap(platform.App["kafka"].ConnectionString!), "tests"))
+            .SetLogHandler((_, _) => { }).Build();
+        var delivered = await producer.ProduceAsync(EventTopics.Events, new Message<byte[], byte[]> { Key = Encoding.UTF8.GetBytes(tenant.Id + ":0"), Value = Encoding.UTF8.GetBytes(value) });
+
+        var rows = await platform.Probe.RowsUntilAsync(tenant.Id, 2);
+        Assert.Equal(["also-good", "good"], rows.Select(r => (string)r["event_id"]!).Order());
+        var deadLetter = Assert.Single(await platform.Probe.DeadLettersAsync(tenant.Id, 1));
+        Assert.Equal("timestamp", deadLetter.Field);
+        Assert.Equal($"{EventTopics.Events}/{delivered.Partition.Value}/{delivered.Offset.Value}#1", deadLetter.Source);
+        // The event alone, not its neighbours.
+        Assert.Equal("far-future", JsonSerializer.Deserialize(deadLetter.Value, EventJsonContext.Default.CollectedEvent)!.EventId);
+    }
+}
