@@ -29,6 +29,8 @@ public sealed class BenchOptions
           --warmup T            send this long first, unmeasured, and wait until it is stored, so the
                                 services' JIT has settled (default 5s; 0 for none)
           --rate N              offer N events/s instead of as many as the Collector accepts
+          --no-half-rate        at full speed, skip the second phase that offers half the measured end-to-end
+                                rate for --duration and measures freshness there (the freshness target's load)
           --tenants N           benchmark tenants, requests spread round-robin (default 4)
           --gzip                send gzip bodies (costs the generator CPU per request)
           --probe-interval T    at most one freshness probe per T (default 5ms)
@@ -36,6 +38,8 @@ public sealed class BenchOptions
           --drain-timeout T     how long to wait for the last events to become queryable (default 120s)
           --raw-batch N         rows per request in the raw ClickHouse insert comparison (default 20000)
           --no-raw-insert       skip the raw ClickHouse insert comparison
+          --profile DIR         sample the Collector's and the Ingestor's stacks with dotnet-trace while the
+                                full-speed phase sends; traces in DIR, top methods printed
           --set KEY=VALUE       configuration for the platform this run starts (an environment variable
                                 of its services), e.g. --set Ingestor__BatchMaxDelay=00:00:00.100; repeatable
           --state DIR           state folder of the platform this run starts (default: a temporary one)
@@ -61,6 +65,9 @@ public sealed class BenchOptions
     /// <summary>Events per second to offer; 0 sends as fast as the Collector answers.</summary>
     public int Rate { get; private set; }
 
+    /// <summary>After a full-speed phase, offer half its end-to-end rate for as long and measure freshness there.</summary>
+    public bool HalfRatePhase { get; private set; } = true;
+
     public int Tenants { get; private set; } = 4;
 
     public bool Gzip { get; private set; }
@@ -76,6 +83,9 @@ public sealed class BenchOptions
     public bool RawInsert { get; private set; } = true;
 
     public string? EndpointsFile { get; private set; }
+
+    /// <summary>Where dotnet-trace's traces of the services go; null traces nothing.</summary>
+    public string? ProfileDirectory { get; private set; }
 
     public string? StateDirectory { get; private set; }
 
@@ -113,6 +123,7 @@ public sealed class BenchOptions
                     options.Warmup = warmup == "0" ? TimeSpan.Zero : ParseDuration(name, warmup);
                     break;
                 case "--rate": options.Rate = PositiveInt(name, Value(), max: 100_000_000); break;
+                case "--no-half-rate": options.HalfRatePhase = false; break;
                 case "--tenants": options.Tenants = PositiveInt(name, Value(), max: 1000); break;
                 case "--gzip": options.Gzip = true; break;
                 case "--probe-interval": options.ProbeInterval = ParseDuration(name, Value()); break;
@@ -120,6 +131,7 @@ public sealed class BenchOptions
                 case "--drain-timeout": options.DrainTimeout = ParseDuration(name, Value()); break;
                 case "--raw-batch": options.RawBatchRows = PositiveInt(name, Value(), max: 1_000_000); break;
                 case "--no-raw-insert": options.RawInsert = false; break;
+                case "--profile": options.ProfileDirectory = Path.GetFullPath(Value()); break;
                 case "--set":
                     var setting = Value();
                     var equals = setting.IndexOf('=');
@@ -145,6 +157,17 @@ public sealed class BenchOptions
         }
 
         return options;
+    }
+
+    /// <summary>The same run offering <paramref name="rate"/> events/s, without warm-up (the platform is warm).</summary>
+    public BenchOptions AtRate(int rate)
+    {
+        var copy = (BenchOptions)MemberwiseClone();
+        copy.Rate = rate;
+        copy.Warmup = TimeSpan.Zero;
+        copy.HalfRatePhase = false;
+        copy.ProfileDirectory = null;
+        return copy;
     }
 
     /// <summary>500ms, 30s, 2m, or a bare number of seconds.</summary>

@@ -36,45 +36,41 @@ public static class Benchmark
         var accounting = new Accounting(clickHouse, tenants, notBefore);
         try
         {
-            var probes = new FreshnessProbes(clickHouse, tenants.Select(t => t.Id).ToList(), notBefore, options.ProbeInterval);
             var cpu = new CpuSampler(platform.StateDirectory);
             var runner = new LoadRunner(options, platform.Collector, tenants, bodies, ids);
 
             output.WriteLine($"Run {runId}: {Describe(options)} against {platform.Description}.");
             var warmup = await WarmUpAsync(options, runner, accounting, output, cancellationToken);
-            using var stopPolling = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-            using var drained = new CancellationTokenSource();
-            var poller = probes.PollAsync(options.PollInterval, drained.Token, stopPolling.Token);
-
             var ingestorLog = new IngestorLog(platform.StateDirectory);
             ingestorLog.Mark();
-            var beforeSend = cpu.Take();
-            var load = await runner.RunAsync(options.Duration, probes, cancellationToken);
-            var sendEnd = Stopwatch.GetTimestamp();
-            var afterSend = cpu.Take();
-            output.WriteLine($"Sent for {load.Elapsed.TotalSeconds:0.0} s: {load.Accepted:N0} events accepted; waiting until ClickHouse holds them ...");
+            var full = await MeasureAsync(options, runner, clickHouse, tenants, notBefore, accounting, cpu, warmup.Sum(), output, cancellationToken);
 
-            var drain = await accounting.WaitUntilStoredAsync(warmup.Sum() + load.Accepted, sendEnd, options.DrainTimeout, cancellationToken);
-            var afterDrain = cpu.Take();
-            await drained.CancelAsync();
-            if (await Task.WhenAny(poller, Task.Delay(TimeSpan.FromSeconds(5), cancellationToken)) != poller)
+            // The merges the load left are work it caused too: measured, and waited out so the next phase starts as a fresh run would.
+            var beforeMerges = cpu.Take();
+            var mergesSettled = await ClickHouseMerges.SettledAsync(clickHouse, TimeSpan.FromMinutes(2), cancellationToken);
+            var merges = new MergeDebt(mergesSettled, CpuSampler.Between(beforeMerges, cpu.Take()));
+
+            // Freshness is judged at half the measured end-to-end rate: a load the pipeline carries with room to spare.
+            Phase? half = null;
+            if (options.HalfRatePhase && options.Rate == 0 && full.Drain.Complete && full.EndToEndPerSecond >= 2)
             {
-                await stopPolling.CancelAsync();
+                var halfOptions = options.AtRate((int)(full.EndToEndPerSecond / 2));
+                output.WriteLine($"Offering half that end-to-end rate, {halfOptions.Rate:N0} events/s, for {options.Duration.TotalSeconds:0} s ...");
+                half = await MeasureAsync(halfOptions, new LoadRunner(halfOptions, platform.Collector, tenants, bodies, ids), clickHouse, tenants, notBefore, accounting, cpu,
+                    warmup.Sum() + full.Load.Accepted, output, cancellationToken);
             }
 
-            await poller;
-            var counts = await accounting.CountAsync(platform.Api, warmup.Zip(load.AcceptedPerTenant, (w, m) => w + m).ToArray(), cancellationToken);
+            var acceptedPerTenant = warmup.Zip(full.Load.AcceptedPerTenant, (w, m) => w + m).Zip(half?.Load.AcceptedPerTenant ?? new long[warmup.Length], (a, h) => a + h).ToArray();
+            var counts = await accounting.CountAsync(platform.Api, acceptedPerTenant, cancellationToken);
 
             RawInsertResult? raw = null;
-            if (options.RawInsert && load.Accepted > 0)
+            if (options.RawInsert && full.Load.Accepted > 0)
             {
-                output.WriteLine($"Inserting {load.Accepted:N0} rows straight into a scratch copy of raw_events ...");
-                raw = await new RawInsertBenchmark(clickHouse, clickHouseHttp, ids).RunAsync(load.Accepted, options.RawBatchRows, tenants[0].Id, cancellationToken);
+                output.WriteLine($"Inserting {full.Load.Accepted:N0} rows straight into a scratch copy of raw_events ...");
+                raw = await new RawInsertBenchmark(clickHouse, clickHouseHttp, ids).RunAsync(full.Load.Accepted, options.RawBatchRows, tenants[0].Id, cancellationToken);
             }
 
-            var report = new BenchReport(options, platform, runId, bodies, load, probes, drain, counts, raw,
-                CpuSampler.Between(beforeSend, afterSend), CpuSampler.Between(afterSend, afterDrain), CpuSampler.Between(beforeSend, afterDrain), drain.SinceSendEnd,
-                ingestorLog.OffsetResetsSinceMark());
+            var report = new BenchReport(options, platform, runId, bodies, full, merges, half, counts, raw, ingestorLog.OffsetResetsSinceMark());
             report.Print(output);
             if (!report.Passed)
             {
@@ -92,6 +88,40 @@ public static class Benchmark
                 await CleanUpAsync(platform, tenants, accounting, output);
             }
         }
+    }
+
+    /// <summary>One measured send phase with freshness probes, until every event it had acknowledged was stored.</summary>
+    private static async Task<Phase> MeasureAsync(BenchOptions options, LoadRunner runner, ClickHouseClient clickHouse, IReadOnlyList<BenchTenant> tenants,
+        DateTimeOffset notBefore, Accounting accounting, CpuSampler cpu, long acceptedBefore, TextWriter output, CancellationToken cancellationToken)
+    {
+        var probes = new FreshnessProbes(clickHouse, tenants.Select(t => t.Id).ToList(), notBefore, options.ProbeInterval);
+        using var stopPolling = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        using var drained = new CancellationTokenSource();
+        var poller = probes.PollAsync(options.PollInterval, drained.Token, stopPolling.Token);
+
+        var profiler = options.ProfileDirectory is { } traces ? new Profiler(cpu.StateDirectory, traces, output) : null;
+        profiler?.Start(options.Duration);
+        var beforeSend = cpu.Take();
+        var load = await runner.RunAsync(options.Duration, probes, cancellationToken);
+        var sendEnd = Stopwatch.GetTimestamp();
+        var afterSend = cpu.Take();
+        output.WriteLine($"Sent for {load.Elapsed.TotalSeconds:0.0} s: {load.Accepted:N0} events accepted; waiting until ClickHouse holds them ...");
+
+        var drain = await accounting.WaitUntilStoredAsync(acceptedBefore + load.Accepted, sendEnd, options.DrainTimeout, cancellationToken);
+        var afterDrain = cpu.Take();
+        await drained.CancelAsync();
+        if (await Task.WhenAny(poller, Task.Delay(TimeSpan.FromSeconds(5), cancellationToken)) != poller)
+        {
+            await stopPolling.CancelAsync();
+        }
+
+        await poller;
+        if (profiler is not null)
+        {
+            await profiler.ReportAsync(cancellationToken);
+        }
+
+        return new Phase(options, load, probes, drain, CpuSampler.Between(beforeSend, afterSend), CpuSampler.Between(afterSend, afterDrain), CpuSampler.Between(beforeSend, afterDrain));
     }
 
     /// <summary>

@@ -26,6 +26,8 @@ public sealed class CpuSampler(string stateDirectory)
 
     public const string Broker = "kafka broker (librdkafka mock)";
 
+    public string StateDirectory => stateDirectory;
+
     public Snapshot Take()
     {
         var roots = ReadRecords();

@@ -46,7 +46,8 @@ public static class QueryBenchmark
             output.WriteLine("Rebuilding the Transformer's models (run --full-refresh) ...");
             var refresh = await TransformerCommand.RunAsync(platform.ClickHouse, output, cancellationToken, "run", "--full-refresh");
             output.WriteLine($"Full refresh done in {refresh.TotalSeconds:0.0} s.");
-            var settling = await MergesSettledAsync(clickHouse, cancellationToken);
+            // The load and the rebuild leave merges running for a while; measuring beside them would time the two cores they take.
+            var settling = await ClickHouseMerges.SettledAsync(clickHouse, TimeSpan.FromMinutes(5), cancellationToken);
             output.WriteLine($"Background merges settled in {settling.TotalSeconds:0.0} s.");
 
             var today = new DateTimeOffset(DateTimeOffset.UtcNow.UtcDateTime.Date, TimeSpan.Zero);
@@ -83,21 +84,6 @@ public static class QueryBenchmark
         }
 
         return settings;
-    }
-
-    /// <summary>
-    /// Waits (up to five minutes) until ClickHouse merges no parts: the load and the rebuild leave merges
-    /// running for a while, and measuring beside them would time the two cores they take.
-    /// </summary>
-    private static async Task<TimeSpan> MergesSettledAsync(ClickHouseClient clickHouse, CancellationToken cancellationToken)
-    {
-        var waited = Stopwatch.StartNew();
-        while (waited.Elapsed < TimeSpan.FromMinutes(5) && await clickHouse.QueryLongAsync("SELECT count() FROM system.merges", cancellationToken: cancellationToken) > 0)
-        {
-            await Task.Delay(TimeSpan.FromSeconds(1), cancellationToken);
-        }
-
-        return waited.Elapsed;
     }
 
     private const int SqlWarmup = 5;
