@@ -29,6 +29,9 @@ public sealed class BenchOptions
           --warmup T            send this long first, unmeasured, and wait until it is stored, so the
                                 services' JIT has settled (default 5s; 0 for none)
           --rate N              offer N events/s instead of as many as the Collector accepts
+          --with-transformer    keep the Transformer's scheduled builds on in a platform this run starts (off by
+                                default: they rebuild today's models from raw_events, which the run fills with
+                                millions of rows, and measure the Transformer rather than intake)
           --no-half-rate        at full speed, skip the second phase that offers half the measured end-to-end
                                 rate for --duration and measures freshness there (the freshness target's load)
           --tenants N           benchmark tenants, requests spread round-robin (default 4)
@@ -67,6 +70,9 @@ public sealed class BenchOptions
 
     /// <summary>After a full-speed phase, offer half its end-to-end rate for as long and measure freshness there.</summary>
     public bool HalfRatePhase { get; private set; } = true;
+
+    /// <summary>Whether a platform this run starts runs the Transformer's schedule.</summary>
+    public bool WithTransformer { get; private set; }
 
     public int Tenants { get; private set; } = 4;
 
@@ -124,6 +130,7 @@ public sealed class BenchOptions
                     break;
                 case "--rate": options.Rate = PositiveInt(name, Value(), max: 100_000_000); break;
                 case "--no-half-rate": options.HalfRatePhase = false; break;
+                case "--with-transformer": options.WithTransformer = true; break;
                 case "--tenants": options.Tenants = PositiveInt(name, Value(), max: 1000); break;
                 case "--gzip": options.Gzip = true; break;
                 case "--probe-interval": options.ProbeInterval = ParseDuration(name, Value()); break;
