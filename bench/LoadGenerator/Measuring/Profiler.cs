@@ -11,6 +11,7 @@ namespace LoadGenerator.Measuring;
 public sealed class Profiler(string stateDirectory, string outputDirectory, TextWriter output)
 {
     private static readonly string[] Services = ["collector", "ingestor"];
+    private static readonly string[] Waiting = ["Wait", "Sleep", "Semaphore", "Poll(", "epoll", "Threads", "(Non-Activities)", "StartCallback", "Consume(", "Flush("];
     private readonly List<(string Service, string Trace, Process Collect)> _running = [];
 
     /// <summary>dotnet-trace from PATH, or where scripts/bench installs it (.tools).</summary>
@@ -48,11 +49,13 @@ public sealed class Profiler(string stateDirectory, string outputDirectory, Text
                 continue;
             }
 
-            using var report = Run(["report", trace, "topN", "-n", "25"]);
+            using var report = Run(["report", trace, "topN", "-n", "80"]);
             var text = await report.StandardOutput.ReadToEndAsync(cancellationToken);
             await report.WaitForExitAsync(cancellationToken);
-            output.WriteLine($"profile: {service} ({trace}), top methods by exclusive time:");
-            output.WriteLine(text.TrimEnd());
+            // The samples are of every thread, waiting ones too: leave out the waits to see where the work went.
+            var working = text.Split('\n').Skip(1).Where(line => line.Trim().Length > 0 && !Waiting.Any(line.Contains)).Take(25);
+            output.WriteLine($"profile: {service} ({trace}), top methods by exclusive share of thread samples, waits left out:");
+            output.WriteLine(string.Join('\n', working).TrimEnd());
         }
     }
 
