@@ -37,6 +37,28 @@ public class EventRecordTests(PlatformFixture platform)
     }
 
     [Fact]
+    public async Task OneUsersEventsPastTheRecordByteBoundSplitIntoSeveralRecordsInOrder()
+    {
+        var tenant = await platform.CreateTenantAsync();
+        using var collector = platform.CreateCollectorClient(tenant.WriteKey);
+        // 60 events of ~6 KB for one user: ~360 KB, past the default 128 KB bound of one record (Collector:MaxRecordBytes).
+        var padding = new string('p', 6000);
+        var ids = Enumerable.Range(0, 60).Select(i => $"big-{i:D2}").ToList();
+        var body = string.Join(",", ids.Select(id => $$$"""{"event": "uploaded", "user_id": "one-user", "event_id": "{{{id}}}", "properties": {"blob": "{{{padding}}}"}}"""));
+        using var response = await collector.PostAsync("/v1/events", Http.Json($"[{body}]"));
+        Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
+
+        var records = await platform.Probe.EventRecordsAsync(tenant.Id, 3);
+        Assert.InRange(records.Count, 3, 4);
+        Assert.All(records, r => Assert.InRange(r.Value.Length, 1, 128 * 1024 + 8 * 1024));
+        Assert.Single(records.Select(r => Encoding.UTF8.GetString(r.Key)).Distinct());
+        // One key, one partition: read in offset order, the order they were written in.
+        var read = records.SelectMany(r => JsonSerializer.Deserialize(r.Value, EventJsonContext.Default.ListCollectedEvent)!).Select(e => e.EventId);
+        Assert.Equal(ids, read);
+        await platform.Probe.RowsUntilAsync(tenant.Id, ids.Count);
+    }
+
+    [Fact]
     public async Task AnArrayRecordIsReadEventByEventItsPoisonEventDeadLetteredAloneAndACopyInsideItFolded()
     {
         var tenant = await platform.CreateTenantAsync();
