@@ -22,6 +22,25 @@ public static class TenancyHostingExtensions
         return builder;
     }
 
+    /// <summary>
+    /// The admin path's authentication: a bearer token equal to the setting <paramref name="setting"/> (e.g.
+    /// <c>Collector:AdminToken</c>), required by the <see cref="AdminTokenAuthenticationHandler.PolicyName"/> policy.
+    /// </summary>
+    public static IHostApplicationBuilder AddAdminTokenAuthentication(this IHostApplicationBuilder builder, string setting)
+    {
+        var token = builder.Configuration[setting];
+        builder.Services.AddAuthentication()
+            .AddScheme<AdminTokenAuthenticationOptions, AdminTokenAuthenticationHandler>(AdminTokenAuthenticationHandler.SchemeName, o =>
+            {
+                o.Token = token;
+                o.Setting = setting;
+            });
+        builder.Services.AddAuthorizationBuilder().AddPolicy(AdminTokenAuthenticationHandler.PolicyName, policy => policy
+            .AddAuthenticationSchemes(AdminTokenAuthenticationHandler.SchemeName)
+            .RequireRole(AdminTokenAuthenticationHandler.PolicyName));
+        return builder;
+    }
+
     /// <summary>Registers the tenant directory on <c>ConnectionStrings:{connectionName}</c> and a readiness check for that database.</summary>
     public static IHostApplicationBuilder AddTenantDirectory(this IHostApplicationBuilder builder, string connectionName)
     {

@@ -30,7 +30,7 @@ public sealed partial class TenantDirectory(NpgsqlDataSource dataSource, TimePro
 
     private readonly RefreshAheadCache<ResolvedKey?> _keys = new(time, CacheFor, outageGrace: OutageGrace, isOutage: IsStoreUnreachable);
     private readonly RefreshAheadCache<TenantIntakeProfile?> _profiles = new(time, CacheFor, outageGrace: OutageGrace, isOutage: IsStoreUnreachable);
-    private Task? _schema;
+    private readonly PostgresSchema _schema = new(dataSource, 7301001, Schema);
 
     /// <summary>PostgreSQL is down, restarting or out of reach, as opposed to answering with an error about the query.</summary>
     public static bool IsStoreUnreachable(Exception ex) => ex switch
@@ -42,45 +42,7 @@ public sealed partial class TenantDirectory(NpgsqlDataSource dataSource, TimePro
 
     public static bool IsValidTenantId(string? id) => id is not null && TenantIdPattern().IsMatch(id);
 
-    public async Task EnsureSchemaAsync(CancellationToken cancellationToken = default)
-    {
-        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
-        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
-        // CREATE ... IF NOT EXISTS still races on the catalog; the lock serialises replicas starting together.
-        await using (var lockCommand = new NpgsqlCommand("SELECT pg_advisory_xact_lock(7301001)", connection, transaction))
-        {
-            await lockCommand.ExecuteNonQueryAsync(cancellationToken);
-        }
-
-        await using (var command = new NpgsqlCommand(
-            """
-            CREATE TABLE IF NOT EXISTS tenants (
-                id text PRIMARY KEY,
-                name text NOT NULL,
-                created_at timestamptz NOT NULL DEFAULT now()
-            );
-            CREATE TABLE IF NOT EXISTS api_keys (
-                key_hash text PRIMARY KEY,
-                tenant_id text NOT NULL REFERENCES tenants (id),
-                kind text NOT NULL CHECK (kind IN ('write', 'read')),
-                prefix text NOT NULL,
-                created_at timestamptz NOT NULL DEFAULT now(),
-                revoked_at timestamptz
-            );
-            CREATE INDEX IF NOT EXISTS api_keys_tenant ON api_keys (tenant_id);
-            ALTER TABLE tenants ADD COLUMN IF NOT EXISTS settings jsonb NOT NULL DEFAULT '{}';
-            -- The secret of the tenant's keyed hashes (PII): random per tenant, so hashes never link tenants.
-            ALTER TABLE tenants ADD COLUMN IF NOT EXISTS hash_key text NOT NULL
-                DEFAULT replace(gen_random_uuid()::text, '-', '') || replace(gen_random_uuid()::text, '-', '');
-            -- What a read key may read beyond the metrics every read key gets (e.g. 'users': one user's events).
-            ALTER TABLE api_keys ADD COLUMN IF NOT EXISTS scopes text[] NOT NULL DEFAULT '{}';
-            """, connection, transaction))
-        {
-            await command.ExecuteNonQueryAsync(cancellationToken);
-        }
-
-        await transaction.CommitAsync(cancellationToken);
-    }
+    public Task EnsureSchemaAsync(CancellationToken cancellationToken = default) => _schema.ApplyAsync(cancellationToken);
 
     public const string TenantIdRule = "A tenant id is 1-63 lowercase letters, digits, '-' or '_', starting with a letter or digit.";
 
@@ -260,16 +222,31 @@ public sealed partial class TenantDirectory(NpgsqlDataSource dataSource, TimePro
         return resolved;
     }
 
-    private Task EnsureSchemaOnceAsync(CancellationToken cancellationToken)
-    {
-        var schema = _schema;
-        if (schema is null || schema.IsFaulted || schema.IsCanceled)
-        {
-            schema = _schema = EnsureSchemaAsync(cancellationToken);
-        }
+    private Task EnsureSchemaOnceAsync(CancellationToken cancellationToken) => _schema.ApplyOnceAsync(cancellationToken);
 
-        return schema;
-    }
+    private const string Schema =
+        """
+        CREATE TABLE IF NOT EXISTS tenants (
+            id text PRIMARY KEY,
+            name text NOT NULL,
+            created_at timestamptz NOT NULL DEFAULT now()
+        );
+        CREATE TABLE IF NOT EXISTS api_keys (
+            key_hash text PRIMARY KEY,
+            tenant_id text NOT NULL REFERENCES tenants (id),
+            kind text NOT NULL CHECK (kind IN ('write', 'read')),
+            prefix text NOT NULL,
+            created_at timestamptz NOT NULL DEFAULT now(),
+            revoked_at timestamptz
+        );
+        CREATE INDEX IF NOT EXISTS api_keys_tenant ON api_keys (tenant_id);
+        ALTER TABLE tenants ADD COLUMN IF NOT EXISTS settings jsonb NOT NULL DEFAULT '{}';
+        -- The secret of the tenant's keyed hashes (PII): random per tenant, so hashes never link tenants.
+        ALTER TABLE tenants ADD COLUMN IF NOT EXISTS hash_key text NOT NULL
+            DEFAULT replace(gen_random_uuid()::text, '-', '') || replace(gen_random_uuid()::text, '-', '');
+        -- What a read key may read beyond the metrics every read key gets (e.g. 'users': one user's events).
+        ALTER TABLE api_keys ADD COLUMN IF NOT EXISTS scopes text[] NOT NULL DEFAULT '{}';
+        """;
 
     private static string KeyId(string keyHash) => keyHash[..16];
 

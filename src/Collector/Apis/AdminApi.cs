@@ -28,7 +28,7 @@ public static class AdminApi
 
     public static async Task<Results<JsonHttpResult<TenantInfo>, ProblemHttpResult>> CreateTenantAsync(HttpRequest request, TenantDirectory tenants, CancellationToken cancellationToken)
     {
-        var (body, problem) = await ReadAsync(request, AdminJsonContext.Default.CreateTenantRequest, cancellationToken);
+        var (body, problem) = await AdminRequests.ReadJsonAsync(request, AdminJsonContext.Default.CreateTenantRequest, cancellationToken);
         if (problem is not null)
         {
             return problem;
@@ -63,7 +63,7 @@ public static class AdminApi
 
     public static async Task<Results<JsonHttpResult<TenantInfo>, ProblemHttpResult>> UpdateSettingsAsync(string tenantId, HttpRequest request, TenantDirectory tenants, CancellationToken cancellationToken)
     {
-        var (settings, problem) = await ReadAsync(request, TenancyJsonContext.Default.TenantSettings, cancellationToken);
+        var (settings, problem) = await AdminRequests.ReadJsonAsync(request, TenancyJsonContext.Default.TenantSettings, cancellationToken);
         if (problem is not null)
         {
             return problem;
@@ -81,7 +81,7 @@ public static class AdminApi
 
     public static async Task<Results<JsonHttpResult<IssuedKey>, ProblemHttpResult>> IssueKeyAsync(string tenantId, HttpRequest request, TenantDirectory tenants, CancellationToken cancellationToken)
     {
-        var (body, problem) = await ReadAsync(request, AdminJsonContext.Default.IssueKeyRequest, cancellationToken);
+        var (body, problem) = await AdminRequests.ReadJsonAsync(request, AdminJsonContext.Default.IssueKeyRequest, cancellationToken);
         if (problem is not null)
         {
             return problem;
@@ -138,31 +138,6 @@ public static class AdminApi
         }
 
         return null;
-    }
-
-    private static async Task<(T? Value, ProblemHttpResult? Problem)> ReadAsync<T>(HttpRequest request, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> typeInfo, CancellationToken cancellationToken)
-        where T : class
-    {
-        if (request.ContentType?.StartsWith("application/json", StringComparison.OrdinalIgnoreCase) != true)
-        {
-            return (null, IntakeProblems.Create(StatusCodes.Status415UnsupportedMediaType, "Unsupported content type", "Send 'Content-Type: application/json'."));
-        }
-
-        if (request.ContentLength > 64 * 1024)
-        {
-            return (null, IntakeProblems.Create(StatusCodes.Status413PayloadTooLarge, "Request too large", "An admin request body may be at most 64 KB."));
-        }
-
-        try
-        {
-            return await JsonSerializer.DeserializeAsync(request.Body, typeInfo, cancellationToken) is { } value
-                ? (value, null)
-                : (null, BadRequest("Malformed JSON", "The body must be a JSON object."));
-        }
-        catch (JsonException ex)
-        {
-            return (null, BadRequest("Malformed JSON", ex.Message));
-        }
     }
 
     /// <summary>The admin path speaks snake_case, like the event contract, whatever the service's default JSON options say.</summary>

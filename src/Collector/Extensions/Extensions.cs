@@ -1,7 +1,6 @@
 using System.Threading.RateLimiting;
 using Collector;
 using Collector.Intake;
-using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.HttpOverrides;
 using Microsoft.AspNetCore.RateLimiting;
@@ -24,7 +23,7 @@ internal static class Extensions
         builder.AddKafkaProducer("kafka");
         builder.AddTenantDirectory("platform");
         builder.AddApiKeyAuthentication(ApiKeyKind.Write);
-        builder.AddAdminAuthentication();
+        builder.AddAdminTokenAuthentication($"{CollectorOptions.Section}:{nameof(CollectorOptions.AdminToken)}");
         builder.AddTrustedProxies();
         builder.AddRateLimits();
         builder.Services.TryAddSingleton(TimeProvider.System);
@@ -50,15 +49,6 @@ internal static class Extensions
         {
             app.MapAdminApi();
         }
-    }
-
-    private static void AddAdminAuthentication(this IHostApplicationBuilder builder)
-    {
-        builder.Services.AddAuthentication()
-            .AddScheme<AuthenticationSchemeOptions, AdminTokenAuthenticationHandler>(AdminTokenAuthenticationHandler.SchemeName, null);
-        builder.Services.AddAuthorizationBuilder().AddPolicy(AdminTokenAuthenticationHandler.PolicyName, policy => policy
-            .AddAuthenticationSchemes(AdminTokenAuthenticationHandler.SchemeName)
-            .RequireRole(AdminTokenAuthenticationHandler.PolicyName));
     }
 
     /// <summary>

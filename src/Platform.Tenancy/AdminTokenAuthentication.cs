@@ -3,17 +3,26 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Encodings.Web;
 using Microsoft.AspNetCore.Authentication;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
-namespace Collector;
+namespace Platform.Tenancy;
+
+/// <summary>The admin token a service accepts, and the setting it comes from (named in the 401 answer).</summary>
+public sealed class AdminTokenAuthenticationOptions : AuthenticationSchemeOptions
+{
+    public string? Token { get; set; }
+
+    public string Setting { get; set; } = "";
+}
 
 /// <summary>Authenticates the admin path by the configured bearer token, compared in constant time.</summary>
 public sealed class AdminTokenAuthenticationHandler(
-    IOptionsMonitor<AuthenticationSchemeOptions> options,
+    IOptionsMonitor<AdminTokenAuthenticationOptions> options,
     ILoggerFactory logger,
     UrlEncoder encoder,
-    IOptions<CollectorOptions> collector,
-    IProblemDetailsService problems) : AuthenticationHandler<AuthenticationSchemeOptions>(options, logger, encoder)
+    IProblemDetailsService problems) : AuthenticationHandler<AdminTokenAuthenticationOptions>(options, logger, encoder)
 {
     public const string SchemeName = "AdminToken";
     public const string PolicyName = "admin";
@@ -21,7 +30,7 @@ public sealed class AdminTokenAuthenticationHandler(
     protected override Task<AuthenticateResult> HandleAuthenticateAsync()
     {
         var header = Request.Headers.Authorization.ToString();
-        if (!header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase) || collector.Value.AdminToken is not { } expected)
+        if (!header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase) || Options.Token is not { Length: > 0 } expected)
         {
             return Task.FromResult(AuthenticateResult.NoResult());
         }
@@ -47,7 +56,7 @@ public sealed class AdminTokenAuthenticationHandler(
             {
                 Status = StatusCodes.Status401Unauthorized,
                 Title = "Admin token required",
-                Detail = "Send the admin token (Collector:AdminToken) as 'Authorization: Bearer TOKEN'.",
+                Detail = $"Send the admin token ({Options.Setting}) as 'Authorization: Bearer TOKEN'.",
             },
         });
     }
