@@ -16,6 +16,7 @@ app.UseRateLimiter();
 
 app.MapOpenApi();
 app.MapMetricsApis();
+app.MapAlerts();
 
 app.Run();
 return 0;

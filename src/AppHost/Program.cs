@@ -18,13 +18,14 @@ var appSchema = builder.AddTask(new ProductSchemaResource("app-schema", appDb.Re
     .WaitFor(appDb);
 
 // Services
+var adminToken = builder.AddSecret("admin-token", options);
 var ingestor = builder.AddService<Projects.Ingestor>("ingestor", port: 5082, options)
     .WithReference(clickhouse).WithReference(kafka).WithReference(appDb)
     .WaitFor(clickhouse).WaitFor(kafka).WaitFor(appDb).WaitForCompletion(appSchema)
     .WithCdcTables(builder.Configuration, defaultTenant: DemoDataResource.TenantId, defaultTables: "accounts,users,subscriptions");
 
 var collector = builder.AddService<Projects.Collector>("collector", port: 5080, options)
-    .WithEnvironment("Collector__AdminToken", builder.AddSecret("admin-token", options))
+    .WithEnvironment("Collector__AdminToken", adminToken)
     // The dev broker deletes the oldest batches past ~5 MiB a partition: refuse intake before the Ingestor falls that far behind.
     .WithEnvironment("Collector__MaxPartitionBacklog", kafka.Resource is KafkaDevBrokerResource ? "10000" : "")
     .WithReference(kafka).WithReference(platformDb)
@@ -37,7 +38,9 @@ var transformer = builder.AddService<Projects.Transformer>("transformer", port: 
 
 var api = builder.AddService<Projects.Api>("api", port: 5081, options)
     .WithEnvironment("Api__Jwt__SigningKey", builder.AddSecret("jwt-signing-key", options))
-    .WithReference(clickhouse).WithReference(platformDb).WithReference(ingestor).WithReference(transformer).WithReference(collector)
+    // The alert rules' admin path shares the Collector's token; the evaluator reads the ingest lag from Kafka.
+    .WithEnvironment("Api__AdminToken", adminToken)
+    .WithReference(clickhouse).WithReference(platformDb).WithReference(kafka).WithReference(ingestor).WithReference(transformer).WithReference(collector)
     .WaitFor(ingestor).WaitFor(platformDb)
     .WithExternalHttpEndpoints();
 

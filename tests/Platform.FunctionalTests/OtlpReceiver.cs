@@ -8,20 +8,9 @@ namespace Platform.FunctionalTests;
 /// A minimal OTLP/HTTP endpoint on loopback: records every export (path and protobuf body) and
 /// answers with an empty, valid export response.
 /// </summary>
-internal sealed class OtlpReceiver : IDisposable
+internal sealed class OtlpReceiver : LoopbackReceiver
 {
-    private readonly HttpListener _listener = new();
     private readonly ConcurrentQueue<(string Path, byte[] Body)> _received = new();
-
-    public OtlpReceiver()
-    {
-        Port = new AppHost.PlatformOptions { StateDirectory = "", FixedPorts = false }.Port(0);
-        _listener.Prefixes.Add($"http://127.0.0.1:{Port}/");
-        _listener.Start();
-        _ = Task.Run(ServeAsync);
-    }
-
-    public int Port { get; }
 
     public string Url => $"http://127.0.0.1:{Port}";
 
@@ -29,28 +18,13 @@ internal sealed class OtlpReceiver : IDisposable
     public bool Received(string signal, string serviceName) =>
         _received.Any(r => r.Path == $"/v1/{signal}" && Encoding.UTF8.GetString(r.Body).Contains(serviceName, StringComparison.Ordinal));
 
-    public void Dispose() => _listener.Close();
-
-    private async Task ServeAsync()
+    protected override async Task AnswerAsync(HttpListenerContext context)
     {
-        while (_listener.IsListening)
-        {
-            HttpListenerContext context;
-            try
-            {
-                context = await _listener.GetContextAsync();
-            }
-            catch (Exception ex) when (ex is HttpListenerException or ObjectDisposedException)
-            {
-                return;
-            }
-
-            using var body = new MemoryStream();
-            await context.Request.InputStream.CopyToAsync(body);
-            _received.Enqueue((context.Request.Url!.AbsolutePath, body.ToArray()));
-            context.Response.StatusCode = 200;
-            context.Response.ContentType = "application/x-protobuf";
-            context.Response.Close();
-        }
+        using var body = new MemoryStream();
+        await context.Request.InputStream.CopyToAsync(body);
+        _received.Enqueue((context.Request.Url!.AbsolutePath, body.ToArray()));
+        context.Response.StatusCode = 200;
+        context.Response.ContentType = "application/x-protobuf";
+        context.Response.Close();
     }
 }

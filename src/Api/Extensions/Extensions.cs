@@ -34,6 +34,7 @@ internal static class Extensions
         builder.Services.AddSingleton<MetricsQueryRunner>();
         builder.Services.AddSingleton<TenantQueries>();
         builder.AddMetricQueries();
+        builder.AddAlerts();
 
         // A dependency's state is a 503 or 504 with a problem body, never a 500.
         builder.Services.AddExceptionHandler<BadQueryExceptionHandler>();

@@ -74,6 +74,9 @@ public static partial class GrafanaCatalogue
         new("pipeline_consumer_lag", "Pipeline: Kafka consumer lag (now)", [Format], ConsumerLagAsync),
         new("pipeline_error_rate", "Pipeline: dead-lettered since the Ingestor started (now)", [Format], DeadLetteredAsync),
         new("pipeline_transform_runs", "Pipeline: last Transformer run per model", [Format], TransformRunsAsync),
+        new("alert_thresholds", "Alert thresholds (the rules on a metric, as lines)",
+            [GrafanaPayload.Choice("metric", "Alert metric", [.. Alerts.AlertMetrics.All.Select(m => m.Name)]), Format],
+            AlertThresholdsAsync),
     ];
 
     public static GrafanaMetric Find(string parameter, string? name) =>

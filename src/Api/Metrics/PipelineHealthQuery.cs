@@ -1,7 +1,9 @@
 using System.Net.Http.Json;
 using System.Text.Json.Serialization;
+using Api.Alerts;
 using Api.Querying;
 using Platform.ClickHouse;
+using Platform.Tenancy;
 
 namespace Api.Metrics;
 
@@ -65,7 +67,17 @@ public sealed record CdcHealth(
     bool Enabled, IReadOnlyList<CdcTableHealth> Tables, CdcSlotHealth? Slot, string? AppliedLsn, long? ReplicationLagBytes, double? ApplyLagSeconds,
     long DeadLettered, string? Error);
 
-public sealed record PipelineHealthResponse(DateTimeOffset CheckedAt, TenantPipelineHealth Tenant, PlatformPipelineHealth Platform);
+/// <summary>A rule as pipeline health shows it: its state and its latest webhook; no receiver URL (a Slack URL is a credential).</summary>
+public sealed record AlertRuleHealth(long Id, string Name, string Metric, string Condition, double Threshold, AlertState State, AlertDelivery? LastDelivery);
+
+/// <summary>
+/// The caller's alert rules and the platform's, and the webhook queue: deliveries waiting to be sent or retried, and those
+/// given up on in the last 24 hours. <see cref="Error"/> says why the lists are empty (PostgreSQL out of reach).
+/// </summary>
+public sealed record AlertsHealth(IReadOnlyList<AlertRuleHealth> TenantRules, IReadOnlyList<AlertRuleHealth> PlatformRules, long PendingDeliveries,
+    long FailedDeliveriesLastDay, string? Error);
+
+public sealed record PipelineHealthResponse(DateTimeOffset CheckedAt, TenantPipelineHealth Tenant, PlatformPipelineHealth Platform, AlertsHealth Alerts);
 
 /// <summary>
 /// Pipeline health: the caller's data freshness (tenant-scoped, through <see cref="TenantSources"/>) and
@@ -74,7 +86,7 @@ public sealed record PipelineHealthResponse(DateTimeOffset CheckedAt, TenantPipe
 /// empty list and an unreachable Ingestor a null lag with an error, never a failed answer.
 /// </summary>
 public sealed class PipelineHealthQuery(
-    TenantSources sources, MetricsQueryRunner runner, ClickHouseClient clickHouse, IHttpClientFactory http, ServiceWatch services, TimeProvider time)
+    TenantSources sources, MetricsQueryRunner runner, ClickHouseClient clickHouse, IHttpClientFactory http, ServiceWatch services, AlertStore alerts, TimeProvider time)
 {
     public const string IngestorClient = "ingestor";
 
@@ -91,9 +103,27 @@ public sealed class PipelineHealthQuery(
         var runs = TransformRunsAsync(cancellationToken);
         var tests = FailingTestsAsync(cancellationToken);
         var clickHouseHealth = ClickHouseAsync(cancellationToken);
-        await Task.WhenAll(lag, tenant, runs, tests, clickHouseHealth);
+        var alertsHealth = AlertsAsync(scope, now, cancellationToken);
+        await Task.WhenAll(lag, tenant, runs, tests, clickHouseHealth, alertsHealth);
         return new PipelineHealthResponse(now, await tenant,
-            new PlatformPipelineHealth(services.Current, await lag, await runs, await tests, await clickHouseHealth, Cdc(await ingestor)));
+            new PlatformPipelineHealth(services.Current, await lag, await runs, await tests, await clickHouseHealth, Cdc(await ingestor)), await alertsHealth);
+    }
+
+    private async Task<AlertsHealth> AlertsAsync(TenantScope scope, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var tenantRules = await alerts.ListAsync(scope.TenantId, platformOnly: false, cancellationToken);
+            var platformRules = await alerts.ListAsync(null, platformOnly: true, cancellationToken);
+            var latest = await alerts.LatestDeliveriesAsync([.. tenantRules.Select(r => r.Id), .. platformRules.Select(r => r.Id)], cancellationToken);
+            var (pending, failed) = await alerts.DeliveryCountsAsync(now.AddDays(-1), cancellationToken);
+            AlertRuleHealth View(AlertRule r) => new(r.Id, r.Name, r.Metric, r.Condition, r.Threshold, r.State, latest.GetValueOrDefault(r.Id));
+            return new AlertsHealth(tenantRules.Select(View).ToList(), platformRules.Select(View).ToList(), pending, failed, null);
+        }
+        catch (Exception ex) when (TenantDirectory.IsStoreUnreachable(ex))
+        {
+            return new AlertsHealth([], [], 0, 0, $"The alert rules could not be read: {ex.Message}");
+        }
     }
 
     private async Task<TenantPipelineHealth> TenantAsync(TenantScope scope, DateTimeOffset now, CancellationToken cancellationToken)
@@ -118,7 +148,7 @@ public sealed class PipelineHealthQuery(
     }
 
     /// <summary>The Ingestor's <c>GET /v1/status</c>, read once for the consumer lag and the CDC part; an error says why it is missing.</summary>
-    private async Task<(IngestorStatus? Status, string? Error)> IngestorStatusAsync(CancellationToken cancellationToken)
+    public async Task<(IngestorStatus? Status, string? Error)> IngestorStatusAsync(CancellationToken cancellationToken)
     {
         try
         {
@@ -185,7 +215,7 @@ public sealed class PipelineHealthQuery(
         return rows.Select(r => new FailingDataTest(r.Model, r.Test, r.Status, r.Failures, DateTimeOffset.FromUnixTimeSeconds(r.Checked))).ToList();
     }
 
-    private async Task<ClickHouseHealth> ClickHouseAsync(CancellationToken cancellationToken)
+    public async Task<ClickHouseHealth> ClickHouseAsync(CancellationToken cancellationToken)
     {
         var database = MetricsSql.Str(clickHouse.Settings.Database);
         var parts = runner.QueryAsync(

@@ -659,4 +659,50 @@ public sealed class GrafanaTests(MetricsPlatform platform)
             Assert.True(answer.AsArray().Count > 0, $"{file}: target '{metric}' answered no frame");
         }
     }
+
+    [Fact]
+    public async Task A_rules_fixed_threshold_is_a_line_on_its_metric_for_its_tenant_only()
+    {
+        var tenant = await platform.CreateTenantAsync();
+        var other = await platform.CreateTenantAsync();
+        using var admin = platform.CreateHttpClient("api");
+        admin.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", platform.AdminToken);
+        JsonObject Rule(string tenantId, string condition, double threshold) => new()
+        {
+            ["name"] = $"{condition} {threshold}",
+            ["tenant"] = tenantId,
+            ["metric"] = "active_users",
+            ["window"] = "day",
+            ["condition"] = condition,
+            ["compare_to"] = condition == "drop_pct" ? "previous_day" : null,
+            ["threshold"] = threshold,
+            ["every"] = "1d",
+            ["webhook"] = new JsonObject { ["url"] = "https://hooks.example.com/grafana-test" },
+        };
+        var ids = new List<long>();
+        foreach (var rule in new[] { Rule(tenant.Id, "below", 5), Rule(tenant.Id, "drop_pct", 20), Rule(other.Id, "below", 7) })
+        {
+            using var created = await admin.PostAsync("/admin/v1/alerts", Http.Json(rule.ToJsonString()));
+            Assert.Equal(HttpStatusCode.Created, created.StatusCode);
+            ids.Add((long)(await created.ReadObjectAsync())["id"]!);
+        }
+
+        try
+        {
+            using var api = platform.Api(tenant.ReadKey);
+            var target = new JsonObject { ["refId"] = "D", ["target"] = "alert_thresholds", ["payload"] = new JsonObject { ["metric"] = "active_users" } };
+            var answer = await PostAsync(api, "/grafana/query", Query(Day, Day.AddDays(1), 60_000, [target]).ToJsonString());
+            var line = Assert.Single(answer.AsArray())!;
+            Assert.Equal("alert: below 5 (day below 5)", (string)line["target"]!);
+            Assert.Equal([5.0, 5.0], line["datapoints"]!.AsArray().Select(p => (double)p![0]!));
+            Assert.Equal([Day.ToUnixTimeMilliseconds(), Day.AddDays(1).ToUnixTimeMilliseconds()], line["datapoints"]!.AsArray().Select(p => (long)(double)p![1]!));
+        }
+        finally
+        {
+            foreach (var id in ids)
+            {
+                using var _ = await admin.DeleteAsync($"/admin/v1/alerts/{id}");
+            }
+        }
+    }
 }

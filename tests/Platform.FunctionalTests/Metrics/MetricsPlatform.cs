@@ -21,6 +21,10 @@ public class MetricsPlatform : PlatformFixture
         ["Resources:transformer:Environment:Transformer__Schedules__heavy"] = "00:00:03",
         // Answers are compared right after data changes; caching is tested on its own.
         ["Resources:api:Environment:Api__CacheDuration"] = "00:00:00",
+        // Alert rules are looked at four times a second and retried after half a second, so the alert tests take seconds.
+        ["Resources:api:Environment:Api__Alerts__Tick"] = "00:00:00.250",
+        ["Resources:api:Environment:Api__Alerts__RetryBaseDelay"] = "00:00:00.500",
+        ["Resources:api:Environment:Api__Alerts__DeliveryTimeout"] = "00:00:02",
     };
 
     /// <summary>The Api's JWT signing key, for tests that mint their own tokens.</summary>
