@@ -17,7 +17,7 @@ public sealed class AlertReadException(string message) : Exception(message);
 /// </summary>
 public sealed class AlertMetricReader(
     TenantDirectory tenants, ActiveUsersQuery activeUsers, TrendsQuery trends, PipelineHealthQuery pipeline, IngestLagReader ingestLag,
-    MetricsQueryRunner runner)
+    MetricsQueryRunner runner, ClickHouseClient clickHouse)
 {
     /// <summary>The metrics this reader knows; every catalogue entry must be one (checked by a test).</summary>
     public static readonly IReadOnlySet<string> Readable = new HashSet<string>(StringComparer.Ordinal)
@@ -106,19 +106,55 @@ public sealed class AlertMetricReader(
         return counters.Consumed == 0 ? 0 : 100.0 * counters.DeadLettered / counters.Consumed;
     }
 
+    /// <summary>
+    /// Current releases report the data disk themselves (filesystemCapacity); 18.16 has no such function, so there the
+    /// disk is measured where a part lives, which this Api can see only when ClickHouse runs on its host.
+    /// </summary>
     private async Task<double> DiskUsedPctAsync(CancellationToken cancellationToken)
     {
-        var row = (await runner.QueryAsync("SELECT filesystemCapacity() AS capacity, filesystemAvailable() AS available", DiskJsonContext.Default.DiskRow, cancellationToken)).Single();
-        return row.Capacity == 0 ? 0 : 100.0 * (row.Capacity - row.Available) / row.Capacity;
+        var functions = await runner.QueryAsync("SELECT toUInt64(count()) AS n FROM system.functions WHERE name = 'filesystemCapacity'",
+            DiskJsonContext.Default.CountRow, cancellationToken);
+        if (functions.Single().N > 0)
+        {
+            var row = (await runner.QueryAsync("SELECT filesystemCapacity() AS capacity, filesystemFree() AS free, filesystemAvailable() AS available",
+                DiskJsonContext.Default.DiskRow, cancellationToken)).Single();
+            return UsedPct(row.Capacity, row.Free, row.Available);
+        }
+
+        var parts = await runner.QueryAsync("SELECT any(path) AS path FROM system.parts WHERE active", DiskJsonContext.Default.PathRow, cancellationToken);
+        var path = parts.SingleOrDefault()?.Path;
+        if (!IsLoopback(clickHouse.Settings.Endpoint) || string.IsNullOrEmpty(path) || !Directory.Exists(path))
+        {
+            throw new AlertReadException("This ClickHouse cannot report its disk (no filesystemCapacity before 19.x), and its data is not on this Api's host to measure.");
+        }
+
+        var drive = new DriveInfo(path);
+        return UsedPct(drive.TotalSize, drive.TotalFreeSpace, drive.AvailableFreeSpace);
     }
+
+    /// <summary>As df counts it: used against what is used plus what ClickHouse may still write (blocks reserved for root left out).</summary>
+    private static double UsedPct(long capacity, long free, long available)
+    {
+        var used = capacity - free;
+        return used + available <= 0 ? 0 : 100.0 * used / (used + available);
+    }
+
+    private static bool IsLoopback(Uri endpoint) =>
+        endpoint.IsLoopback || (System.Net.IPAddress.TryParse(endpoint.Host, out var address) && System.Net.IPAddress.IsLoopback(address));
 
     private static string Date(DateOnly day) => day.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture);
 
     private static string Instant(DateTimeOffset instant) => instant.ToString("yyyy-MM-ddTHH:mm:ssZ", CultureInfo.InvariantCulture);
 
-    public sealed record DiskRow(long Capacity, long Available);
+    public sealed record DiskRow(long Capacity, long Free, long Available);
+
+    public sealed record CountRow(long N);
+
+    public sealed record PathRow(string Path);
 }
 
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower, NumberHandling = JsonNumberHandling.AllowReadingFromString)]
 [JsonSerializable(typeof(AlertMetricReader.DiskRow))]
+[JsonSerializable(typeof(AlertMetricReader.CountRow))]
+[JsonSerializable(typeof(AlertMetricReader.PathRow))]
 internal sealed partial class DiskJsonContext : JsonSerializerContext;

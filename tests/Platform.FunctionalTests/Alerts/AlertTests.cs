@@ -265,6 +265,45 @@ public sealed class AlertTests(MetricsPlatform platform, ITestOutputHelper outpu
     }
 
     [Fact]
+    public async Task EveryMetricIsReadOnTheRealPlatform()
+    {
+        var tenant = await platform.CreateTenantAsync();
+        var rules = new List<JsonObject>();
+        foreach (var metric in AlertMetrics.All)
+        {
+            var rule = new JsonObject
+            {
+                ["name"] = $"read {metric.Name}",
+                ["metric"] = metric.Name,
+                ["condition"] = "above",
+                ["threshold"] = metric.MaxThreshold,
+                ["every"] = "1s",
+                ["webhook"] = new JsonObject { ["url"] = "https://hooks.example.com/never" },
+            };
+            if (metric.Scope == AlertScope.Tenant)
+            {
+                rule["tenant"] = tenant.Id;
+                rule["window"] = metric.Windows.Count > 0 ? metric.Windows[0] : "15m";
+                rule["condition"] = "rise_pct";
+                rule["compare_to"] = "previous_week";
+                rule["threshold"] = 50;
+            }
+
+            rules.Add(await CreateRuleAsync(rule));
+        }
+
+        foreach (var rule in rules)
+        {
+            var read = await Eventually.MatchesAsync(() => AdminGetAsync($"/admin/v1/alerts/{rule["id"]}"), r => r["state"]!["evaluated_at"] is not null);
+            output.WriteLine($"{rule["metric"]}: {read["state"]!["value"]?.ToJsonString() ?? "-"} {read["state"]!["error"]}");
+            Assert.True(read["state"]!["error"] is null, $"{rule["metric"]}: {read["state"]!["error"]}");
+            Assert.Equal("ok", (string)read["state"]!["status"]!);
+            var value = (double)read["state"]!["value"]!;
+            Assert.True(value >= 0 && ((string)rule["metric"]! is not ("disk_used_pct" or "insert_failure_pct") || value <= 100), $"{rule["metric"]} = {value}");
+        }
+    }
+
+    [Fact]
     public async Task OneApiInstanceHoldsTheAlertLeaseUntilItExpires()
     {
         await using var dataSource = Npgsql.NpgsqlDataSource.Create(platform.App["platform"].ConnectionString!);
