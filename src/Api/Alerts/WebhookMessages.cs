@@ -1,7 +1,9 @@
 using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
+using System.Text.Encodings.Web;
 using System.Text.Json;
+using System.Text.Json.Serialization.Metadata;
 using System.Text.Json.Serialization;
 
 namespace Api.Alerts;
@@ -27,6 +29,9 @@ public static class WebhookMessages
     public const string DeliveryHeader = "X-Platform-Delivery";
     public const string EventHeader = "X-Platform-Event";
 
+    // Not HTML: links and Slack's <url|text> read as written instead of as \u0026 and \u003C.
+    private static readonly JsonSerializerOptions Relaxed = new(WebhookJsonContext.Default.Options) { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
     /// <param name="since">When the rule started firing (for a resolved message, the firing it ends).</param>
     public static string Build(AlertRule rule, string status, AlertReading reading, DateTimeOffset now, DateTimeOffset since, string publicUrl)
     {
@@ -36,14 +41,14 @@ public static class WebhookMessages
         {
             var mark = status == AlertState.Firing ? "FIRING" : "RESOLVED";
             var text = $"[{mark}] {rule.Name}{(rule.TenantId is { } t ? $" (tenant {t})" : "")}: {summary} <{query}|query>";
-            return JsonSerializer.Serialize(new SlackBody(text, [new SlackBlock("section", new SlackText("mrkdwn", text))]), WebhookJsonContext.Default.SlackBody);
+            return JsonSerializer.Serialize(new SlackBody(text, [new SlackBlock("section", new SlackText("mrkdwn", text))]), (JsonTypeInfo<SlackBody>)Relaxed.GetTypeInfo(typeof(SlackBody)));
         }
 
         var body = new WebhookBody(status,
             new WebhookRule(rule.Id, rule.Name, rule.Metric, rule.Window, rule.EventName, rule.Condition, rule.CompareTo, rule.Threshold,
                 AlertDurations.Format(rule.Every), AlertDurations.Format(rule.For)),
             rule.TenantId, reading.Value, reading.Baseline, reading.ChangePct is { } c ? Math.Round(c, 2) : null, rule.Threshold, rule.Window, now, since, query, summary);
-        return JsonSerializer.Serialize(body, WebhookJsonContext.Default.WebhookBody);
+        return JsonSerializer.Serialize(body, (JsonTypeInfo<WebhookBody>)Relaxed.GetTypeInfo(typeof(WebhookBody)));
     }
 
     /// <summary><c>sha256=</c> and the lowercase hex HMAC-SHA256 of the exact body bytes, keyed with the rule's secret.</summary>

@@ -109,7 +109,7 @@ public sealed class WebhookSender(
         try
         {
             await store.RecordAttemptAsync(webhook.Id, status, attempt, statusCode, error, now,
-                now + RetryDelay(attempt, options.Value.RetryBaseDelay, options.Value.MaxRetryDelay), CancellationToken.None);
+                status == "pending" ? now + RetryDelay(attempt, options.Value.RetryBaseDelay, options.Value.MaxRetryDelay) : now, CancellationToken.None);
         }
         catch (Exception ex) when (ex is Npgsql.NpgsqlException or TimeoutException)
         {
