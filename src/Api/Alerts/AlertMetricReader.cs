@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.Json.Serialization;
 using Api.Metrics;
 using Api.Querying;
+using Microsoft.Extensions.Options;
 using Platform.ClickHouse;
 using Platform.Tenancy;
 
@@ -17,8 +18,14 @@ public sealed class AlertReadException(string message) : Exception(message);
 /// </summary>
 public sealed class AlertMetricReader(
     TenantDirectory tenants, ActiveUsersQuery activeUsers, TrendsQuery trends, PipelineHealthQuery pipeline, IngestLagReader ingestLag,
-    MetricsQueryRunner runner, ClickHouseClient clickHouse)
+    MetricsQueryRunner runner, ClickHouseClient clickHouse, IOptions<AlertOptions> options, TimeProvider time)
 {
+    // Several platform rules read the same source; the rules of one tick read each once.
+    private readonly SharedReading<IngestLag> _ingestLag = new(ingestLag.ReadAsync, options.Value.Tick / 2, options.Value.EvaluationTimeout, time);
+    private readonly SharedReading<ClickHouseHealth> _clickHouseHealth = new(pipeline.ClickHouseAsync, options.Value.Tick / 2, options.Value.EvaluationTimeout, time);
+    private readonly SharedReading<(PipelineHealthQuery.IngestorStatus? Status, string? Error)> _ingestorStatus =
+        new(pipeline.IngestorStatusAsync, options.Value.Tick / 2, options.Value.EvaluationTimeout, time);
+
     /// <summary>The metrics this reader knows; every catalogue entry must be one (checked by a test).</summary>
     public static readonly IReadOnlySet<string> Readable = new HashSet<string>(StringComparer.Ordinal)
     {
@@ -32,13 +39,13 @@ public sealed class AlertMetricReader(
     {
         "active_users" => await ActiveUsersAsync(rule, await ScopeAsync(rule, cancellationToken), now, cancellationToken),
         "events" => await EventsAsync(rule, await ScopeAsync(rule, cancellationToken), now, cancellationToken),
-        "ingest_lag_seconds" => new((await ingestLag.ReadAsync(cancellationToken)).OldestAgeSeconds, null, PipelineHealthPath),
-        "consumer_lag" => new((await ingestLag.ReadAsync(cancellationToken)).RecordsBehind, null, PipelineHealthPath),
+        "ingest_lag_seconds" => new((await _ingestLag.GetAsync(cancellationToken)).OldestAgeSeconds, null, PipelineHealthPath),
+        "consumer_lag" => new((await _ingestLag.GetAsync(cancellationToken)).RecordsBehind, null, PipelineHealthPath),
         "cdc_replication_lag_bytes" => new(await CdcAsync(c => c.ReplicationLagBytes, cancellationToken), null, PipelineHealthPath),
         "cdc_apply_lag_seconds" => new(await CdcAsync(c => c.ApplyLagSeconds, cancellationToken), null, PipelineHealthPath),
         "insert_failure_pct" => new(await InsertFailurePctAsync(cancellationToken), null, PipelineHealthPath),
-        "max_active_parts" => new((await pipeline.ClickHouseAsync(cancellationToken)).Tables.Select(t => t.ActiveParts).DefaultIfEmpty(0).Max(), null, PipelineHealthPath),
-        "pending_mutations" => new((await pipeline.ClickHouseAsync(cancellationToken)).PendingMutations.Count, null, PipelineHealthPath),
+        "max_active_parts" => new((await _clickHouseHealth.GetAsync(cancellationToken)).Tables.Select(t => t.ActiveParts).DefaultIfEmpty(0).Max(), null, PipelineHealthPath),
+        "pending_mutations" => new((await _clickHouseHealth.GetAsync(cancellationToken)).PendingMutations.Count, null, PipelineHealthPath),
         "disk_used_pct" => new(await DiskUsedPctAsync(cancellationToken), null, PipelineHealthPath),
         _ => throw new AlertReadException($"No reader for metric '{rule.Metric}'."),
     };
@@ -90,7 +97,7 @@ public sealed class AlertMetricReader(
 
     private async Task<double> CdcAsync(Func<PipelineHealthQuery.IngestorCdcStatus, double?> pick, CancellationToken cancellationToken)
     {
-        var (status, error) = await pipeline.IngestorStatusAsync(cancellationToken);
+        var (status, error) = await _ingestorStatus.GetAsync(cancellationToken);
         if (status?.Cdc is not { Enabled: true } cdc)
         {
             throw new AlertReadException(error ?? "The CDC bridge is not enabled on this platform.");
@@ -101,7 +108,7 @@ public sealed class AlertMetricReader(
 
     private async Task<double> InsertFailurePctAsync(CancellationToken cancellationToken)
     {
-        var (status, error) = await pipeline.IngestorStatusAsync(cancellationToken);
+        var (status, error) = await _ingestorStatus.GetAsync(cancellationToken);
         var counters = status?.Counters ?? throw new AlertReadException(error ?? "The Ingestor's status has no counters.");
         return counters.Consumed == 0 ? 0 : 100.0 * counters.DeadLettered / counters.Consumed;
     }

@@ -1,5 +1,6 @@
 using Api.Alerts;
 using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.Time.Testing;
 
 namespace Platform.FunctionalTests.Alerts;
 
@@ -99,6 +100,34 @@ public sealed class AlertRulesTests
         }).Build();
         var problem = new ReceiverGuard(configuration).Problem(url);
         Assert.True(allowed == (problem is null), problem ?? $"{url} was allowed");
+    }
+
+    [Fact]
+    public async Task RulesOfOneTickShareAReadingAndOneRulesTimeoutDoesNotCancelItForTheOthers()
+    {
+        var clock = new FakeTimeProvider(T0);
+        var reads = 0;
+        var release = new TaskCompletionSource();
+        var shared = new SharedReading<int>(async cancellationToken =>
+        {
+            var n = Interlocked.Increment(ref reads);
+            await release.Task.WaitAsync(cancellationToken);
+            return n;
+        }, freshFor: TimeSpan.FromMilliseconds(500), timeout: TimeSpan.FromSeconds(30), clock);
+
+        using var impatient = new CancellationTokenSource();
+        var first = shared.GetAsync(impatient.Token);
+        var second = shared.GetAsync(CancellationToken.None);
+        impatient.Cancel();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => first);
+        release.SetResult();
+        Assert.Equal(1, await second);
+
+        clock.Advance(TimeSpan.FromMilliseconds(499));
+        Assert.Equal(1, await shared.GetAsync(CancellationToken.None));
+        clock.Advance(TimeSpan.FromMilliseconds(1));
+        Assert.Equal(2, await shared.GetAsync(CancellationToken.None));
+        Assert.Equal(2, reads);
     }
 
     private static AlertRule Rule(string condition, double threshold, string? compareTo = null) =>
