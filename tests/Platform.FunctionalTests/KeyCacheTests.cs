@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Time.Testing;
 using Npgsql;
 using Platform.Tenancy;
 using Platform.Testing;
@@ -15,7 +16,7 @@ public class KeyCacheTests(PlatformFixture platform)
     public async Task AKeyInUseIsReloadedInTheBackgroundAndARevocationElsewhereTakesEffectWithinTheCacheTime()
     {
         await using var dataSource = NpgsqlDataSource.Create(platform.App["platform"].ConnectionString!);
-        var clock = new Clock { Now = DateTimeOffset.UtcNow };
+        var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
         var replica = new TenantDirectory(dataSource, clock);
         var elsewhere = new TenantDirectory(dataSource, TimeProvider.System);
         var tenant = await platform.CreateTenantAsync();
@@ -24,12 +25,12 @@ public class KeyCacheTests(PlatformFixture platform)
         Assert.True(await elsewhere.RevokeKeyAsync(tenant.ReadKey));
 
         // Early in its life the entry answers without looking; the revocation is not seen yet.
-        clock.Now += TenantDirectory.CacheFor / 4;
+        clock.Advance(TenantDirectory.CacheFor / 4);
         Assert.Equal(tenant.Id, await replica.ResolveAsync(tenant.ReadKey, ApiKeyKind.Read));
 
         // Late in its life it still answers at once, and starts a reload that sees the revocation
         // before the entry would have expired: the clock stays where it is.
-        clock.Now += TenantDirectory.CacheFor / 2;
+        clock.Advance(TenantDirectory.CacheFor / 2);
         Assert.Equal(tenant.Id, await replica.ResolveAsync(tenant.ReadKey, ApiKeyKind.Read));
         await Eventually.MatchesAsync(() => replica.ResolveAsync(tenant.ReadKey, ApiKeyKind.Read), resolved => resolved is null, TimeSpan.FromSeconds(10));
     }
@@ -38,14 +39,14 @@ public class KeyCacheTests(PlatformFixture platform)
     public async Task AnEntryPastTheCacheTimeIsNeverServed()
     {
         await using var dataSource = NpgsqlDataSource.Create(platform.App["platform"].ConnectionString!);
-        var clock = new Clock { Now = DateTimeOffset.UtcNow };
+        var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
         var replica = new TenantDirectory(dataSource, clock);
         var elsewhere = new TenantDirectory(dataSource, TimeProvider.System);
         var tenant = await platform.CreateTenantAsync();
 
         Assert.Equal(tenant.Id, await replica.ResolveAsync(tenant.WriteKey, ApiKeyKind.Write));
         Assert.True(await elsewhere.RevokeKeyAsync(tenant.WriteKey));
-        clock.Now += TenantDirectory.CacheFor;
+        clock.Advance(TenantDirectory.CacheFor);
         Assert.Null(await replica.ResolveAsync(tenant.WriteKey, ApiKeyKind.Write));
     }
 
@@ -53,7 +54,7 @@ public class KeyCacheTests(PlatformFixture platform)
     public async Task ARevocationThroughTheSameDirectoryTakesEffectAtOnce()
     {
         await using var dataSource = NpgsqlDataSource.Create(platform.App["platform"].ConnectionString!);
-        var directory = new TenantDirectory(dataSource, new Clock { Now = DateTimeOffset.UtcNow });
+        var directory = new TenantDirectory(dataSource, new FakeTimeProvider(DateTimeOffset.UtcNow));
         var tenant = await platform.CreateTenantAsync();
 
         Assert.Equal(tenant.Id, await directory.ResolveAsync(tenant.ReadKey, ApiKeyKind.Read));
@@ -64,7 +65,7 @@ public class KeyCacheTests(PlatformFixture platform)
     [Fact]
     public async Task LookupsOfMadeUpKeysDoNotGrowTheCachePastItsCapacity()
     {
-        var clock = new Clock { Now = DateTimeOffset.UtcNow };
+        var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
         var cache = new RefreshAheadCache<string>(clock, TimeSpan.FromSeconds(30), capacity: 2);
         var loads = 0;
         Task<string> Load(string key) { loads++; return Task.FromResult(key); }
@@ -78,16 +79,9 @@ public class KeyCacheTests(PlatformFixture platform)
         Assert.Equal(4, loads);
 
         // Once the kept entries have expired, they make room for new ones.
-        clock.Now += TimeSpan.FromSeconds(30);
+        clock.Advance(TimeSpan.FromSeconds(30));
         await cache.GetAsync("c", _ => Load("c"), CancellationToken.None);
         await cache.GetAsync("c", _ => Load("c"), CancellationToken.None);
         Assert.Equal(5, loads);
-    }
-
-    private sealed class Clock : TimeProvider
-    {
-        public DateTimeOffset Now { get; set; }
-
-        public override DateTimeOffset GetUtcNow() => Now;
     }
 }

@@ -1,6 +1,7 @@
 using System.Diagnostics.Metrics;
 using Ingestor.Cdc;
 using Ingestor.Cdc.Apply;
+using Microsoft.Extensions.Time.Testing;
 
 namespace Platform.FunctionalTests.Cdc;
 
@@ -37,30 +38,23 @@ public sealed class ApplyLagTests
 
         metrics.ReportPending(new Dictionary<CdcTable, long> { [Users] = 2, [Accounts] = 0 });
         Assert.Equal(30, metrics.ApplyLagSeconds(users));
-        clock.Now = Now.AddSeconds(10);
+        clock.SetUtcNow(Now.AddSeconds(10));
         Assert.Equal(40, metrics.ApplyLagSeconds(users));
         Assert.Equal(40, metrics.ApplyLagSeconds()); // the largest table's
 
         // Nothing applied since start: counted from when the wait was first seen.
         var accounts = state.Table(Accounts);
         metrics.ReportPending(new Dictionary<CdcTable, long> { [Users] = 0, [Accounts] = 5 });
-        clock.Now = Now.AddSeconds(25);
+        clock.SetUtcNow(Now.AddSeconds(25));
         Assert.Equal(15, metrics.ApplyLagSeconds(accounts));
         Assert.Equal(0, metrics.ApplyLagSeconds(users)); // a quiet table reads 0
     }
 
-    private static (CdcState State, CdcApplyMetrics Metrics, Clock Clock) Create()
+    private static (CdcState State, CdcApplyMetrics Metrics, FakeTimeProvider Clock) Create()
     {
         var state = new CdcState();
-        var clock = new Clock { Now = Now };
+        var clock = new FakeTimeProvider(Now);
         return (state, new CdcApplyMetrics(new MeterFactory(), state, clock), clock);
-    }
-
-    private sealed class Clock : TimeProvider
-    {
-        public DateTimeOffset Now { get; set; }
-
-        public override DateTimeOffset GetUtcNow() => Now;
     }
 
     private sealed class MeterFactory : IMeterFactory
