@@ -67,6 +67,15 @@ public sealed class AlertStore(NpgsqlDataSource dataSource, TenantDirectory tena
         return await ReadRulesAsync(command, cancellationToken);
     }
 
+    /// <summary>What a tenant's views show: its own rules and the platform's, in one read.</summary>
+    public async Task<List<AlertRule>> VisibleToAsync(string tenantId, CancellationToken cancellationToken)
+    {
+        await EnsureSchemaOnceAsync(cancellationToken);
+        await using var command = dataSource.CreateCommand($"SELECT {RuleColumns} FROM alert_rules WHERE tenant_id = $1 OR tenant_id IS NULL ORDER BY id");
+        command.Parameters.AddWithValue(tenantId);
+        return await ReadRulesAsync(command, cancellationToken);
+    }
+
     public async Task<AlertRule?> GetAsync(long id, CancellationToken cancellationToken)
     {
         await EnsureSchemaOnceAsync(cancellationToken);

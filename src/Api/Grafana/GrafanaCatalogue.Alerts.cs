@@ -12,9 +12,7 @@ public static partial class GrafanaCatalogue
     private static async Task<IReadOnlyList<object>> AlertThresholdsAsync(GrafanaTargetContext target)
     {
         var metric = target.Payload.One("metric") ?? "";
-        var store = target.Service<AlertStore>();
-        var rules = (await store.ListAsync(target.Scope.TenantId, platformOnly: false, target.CancellationToken))
-            .Concat(await store.ListAsync(null, platformOnly: true, target.CancellationToken))
+        var rules = (await target.Service<AlertStore>().VisibleToAsync(target.Scope.TenantId, target.CancellationToken))
             .Where(r => r.Metric == metric && !AlertConditions.IsComparison(r.Condition))
             .ToList();
         if (target.AsTable)

@@ -113,12 +113,12 @@ public sealed class PipelineHealthQuery(
     {
         try
         {
-            var tenantRules = await alerts.ListAsync(scope.TenantId, platformOnly: false, cancellationToken);
-            var platformRules = await alerts.ListAsync(null, platformOnly: true, cancellationToken);
-            var latest = await alerts.LatestDeliveriesAsync([.. tenantRules.Select(r => r.Id), .. platformRules.Select(r => r.Id)], cancellationToken);
+            var rules = await alerts.VisibleToAsync(scope.TenantId, cancellationToken);
+            var latest = await alerts.LatestDeliveriesAsync(rules.Select(r => r.Id).ToList(), cancellationToken);
             var (pending, failed) = await alerts.DeliveryCountsAsync(now.AddDays(-1), cancellationToken);
-            AlertRuleHealth View(AlertRule r) => new(r.Id, r.Name, r.Metric, r.Condition, r.Threshold, r.State, latest.GetValueOrDefault(r.Id));
-            return new AlertsHealth(tenantRules.Select(View).ToList(), platformRules.Select(View).ToList(), pending, failed, null);
+            List<AlertRuleHealth> Views(bool platform) => rules.Where(r => (r.TenantId is null) == platform)
+                .Select(r => new AlertRuleHealth(r.Id, r.Name, r.Metric, r.Condition, r.Threshold, r.State, latest.GetValueOrDefault(r.Id))).ToList();
+            return new AlertsHealth(Views(platform: false), Views(platform: true), pending, failed, null);
         }
         catch (Exception ex) when (TenantDirectory.IsStoreUnreachable(ex))
         {
