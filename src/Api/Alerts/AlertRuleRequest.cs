@@ -48,7 +48,8 @@ public static class AlertRuleValidation
             return Refuse("Platform metric", $"'{metric.Name}' is the platform's, not a tenant's: leave tenant out.");
         }
 
-        if (WindowProblem(metric, request.Window) is { } windowProblem)
+        var (window, windowProblem) = ReadWindow(metric, request.Window);
+        if (windowProblem is not null)
         {
             return Refuse("Invalid window", windowProblem);
         }
@@ -127,7 +128,6 @@ public static class AlertRuleValidation
         }
 
         var secret = request.Webhook.Secret ?? Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(32));
-        var window = metric.TakesDuration ? AlertDurations.Format(Duration(request.Window!)) : request.Window;
         return (new AlertRule(0, request.Name.Trim(), request.Tenant, metric.Name, window, eventName, request.Condition, request.CompareTo,
             request.Threshold, every, holdFor, request.Webhook.Url, format, secret, now, AlertState.Initial), null);
     }
@@ -139,21 +139,22 @@ public static class AlertRuleValidation
         _ => (0, metric.MaxThreshold),
     };
 
-    private static string? WindowProblem(AlertMetric metric, string? window)
+    /// <summary>The window as stored (a duration in its one written form), or why the metric does not take it.</summary>
+    private static (string? Window, string? Problem) ReadWindow(AlertMetric metric, string? window)
     {
         if (!metric.TakesWindow)
         {
-            return window is null ? null : $"'{metric.Name}' is read as it is now and takes no window.";
+            return window is null ? (null, null) : (null, $"'{metric.Name}' is read as it is now and takes no window.");
         }
 
         if (metric.Windows.Count > 0)
         {
-            return window is not null && metric.Windows.Contains(window) ? null : $"window for {metric.Name} must be one of {string.Join(", ", metric.Windows)}.";
+            return window is not null && metric.Windows.Contains(window) ? (window, null) : (null, $"window for {metric.Name} must be one of {string.Join(", ", metric.Windows)}.");
         }
 
         return AlertDurations.TryParse(window, out var duration) && duration >= metric.MinWindow && duration <= metric.MaxWindow && duration.Ticks % TimeSpan.TicksPerMinute == 0
-            ? null
-            : $"window for {metric.Name} is a whole number of minutes from {AlertDurations.Format(metric.MinWindow!.Value)} to {AlertDurations.Format(metric.MaxWindow!.Value)}, as 15m, 1h or 1d.";
+            ? (AlertDurations.Format(duration), null)
+            : (null, $"window for {metric.Name} is a whole number of minutes from {AlertDurations.Format(metric.MinWindow!.Value)} to {AlertDurations.Format(metric.MaxWindow!.Value)}, as 15m, 1h or 1d.");
     }
 
     private static bool ParseDuration(string? text, TimeSpan fallback, out TimeSpan duration)
@@ -161,8 +162,6 @@ public static class AlertRuleValidation
         duration = fallback;
         return text is null || AlertDurations.TryParse(text, out duration);
     }
-
-    private static TimeSpan Duration(string text) => AlertDurations.TryParse(text, out var d) ? d : throw new FormatException(text);
 
     private static (AlertRule?, RuleProblem?) Refuse(string title, string detail) => (null, new RuleProblem(title, detail));
 }

@@ -24,7 +24,7 @@ public sealed partial class ReceiverGuard
         _server = server;
         var values = configuration.GetSection("services").AsEnumerable()
             .Concat(configuration.GetSection("ConnectionStrings").AsEnumerable())
-            .Concat([new("urls", configuration["urls"]), new("http_ports", configuration["http_ports"]), new("otlp", configuration["OTEL_EXPORTER_OTLP_ENDPOINT"])])
+            .Concat([new("urls", configuration["urls"]), new("otlp", configuration["OTEL_EXPORTER_OTLP_ENDPOINT"])])
             .Select(pair => pair.Value)
             .OfType<string>();
         foreach (var value in values)
@@ -44,6 +44,7 @@ public sealed partial class ReceiverGuard
             }
         }
 
+        // Bare port numbers, which the pattern above does not see.
         foreach (var port in configuration["http_ports"]?.Split(';', StringSplitOptions.RemoveEmptyEntries) ?? [])
         {
             if (int.TryParse(port, out var p))

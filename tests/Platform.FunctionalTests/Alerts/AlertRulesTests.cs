@@ -87,6 +87,7 @@ public sealed class AlertRulesTests
     [InlineData("http://user:pw@hooks.example.com/x", false)]
     [InlineData("gopher://hooks.example.com/x", false)]
     [InlineData("http://127.0.0.1:9999/hook", true)] // a local receiver on another port
+    [InlineData("http://localhost:5090/hook", false)] // the Api's own port, from HTTP_PORTS
     [InlineData("https://hooks.slack.com/services/T0/B0/x", true)]
     public void WebhookUrlsMayNotPointAtThePlatform(string url, bool allowed)
     {
@@ -97,9 +98,24 @@ public sealed class AlertRulesTests
             ["ConnectionStrings:kafka"] = "127.0.0.1:9092",
             ["services:collector:http:0"] = "http://127.0.0.1:5080",
             ["services:ingestor:http:0"] = "http://collector.internal:8080",
+            ["http_ports"] = "5090",
         }).Build();
         var problem = new ReceiverGuard(configuration).Problem(url);
         Assert.True(allowed == (problem is null), problem ?? $"{url} was allowed");
+    }
+
+    [Theory]
+    [InlineData("events", "60m", "1h")]
+    [InlineData("events", "15m", "15m")]
+    [InlineData("active_users", "week", "week")]
+    [InlineData("ingest_lag_seconds", null, null)]
+    public void AWindowIsStoredInItsOneWrittenForm(string metric, string? window, string? stored)
+    {
+        var scope = AlertMetrics.Find(metric)!.Scope == AlertScope.Tenant ? "t" : null;
+        var request = new AlertRuleRequest("r", metric, AlertConditions.Above, 1, new WebhookRequest("http://example.com/h"), Tenant: scope, Window: window);
+        var (rule, problem) = AlertRuleValidation.Validate(request, new ReceiverGuard(new ConfigurationBuilder().Build()), T0);
+        Assert.Null(problem);
+        Assert.Equal(stored, rule!.Window);
     }
 
     [Fact]
