@@ -22,40 +22,21 @@ public static class EventRecords
             return records;
         }
 
-        // Slot of each event, then the events of each slot in order: one pass to count, one to write.
-        var slotOf = new int[events.Count];
-        for (var i = 0; i < events.Count; i++)
-        {
-            slotOf[i] = Slot(events[i], slots);
-        }
-
         var buffer = new ArrayBufferWriter<byte>(Math.Min(maxRecordBytes, 64 * 1024));
         using var writer = new Utf8JsonWriter(buffer);
-        var written = new bool[events.Count];
-        for (var first = 0; first < events.Count; first++)
+        // Slots in the order they first appear, each slot's events in the request's order.
+        foreach (var slot in Enumerable.Range(0, events.Count).GroupBy(i => Slot(events[i], slots)))
         {
-            if (written[first])
-            {
-                continue;
-            }
-
-            var slot = slotOf[first];
-            var key = Encoding.UTF8.GetBytes(string.Create(CultureInfo.InvariantCulture, $"{events[first].TenantId}:{slot}"));
+            var key = Encoding.UTF8.GetBytes(string.Create(CultureInfo.InvariantCulture, $"{events[slot.First()].TenantId}:{slot.Key}"));
             var inRecord = 0;
-            for (var i = first; i < events.Count; i++)
+            foreach (var i in slot)
             {
-                if (slotOf[i] != slot || written[i])
-                {
-                    continue;
-                }
-
                 if (inRecord == 0)
                 {
                     writer.WriteStartArray();
                 }
 
                 JsonSerializer.Serialize(writer, events[i], EventJsonContext.Default.CollectedEvent);
-                written[i] = true;
                 inRecord++;
                 if (writer.BytesPending + writer.BytesCommitted >= maxRecordBytes)
                 {
