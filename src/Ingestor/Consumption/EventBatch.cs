@@ -27,7 +27,8 @@ public sealed class EventBatch : IDisposable
     private readonly HashSet<(string TenantId, string EventId)> _keys = [];
     private readonly RowBinaryBuffer _rows = new(1024 * 1024);
     private readonly List<int> _rowStarts = [];
-    private readonly List<(ConsumeResult<byte[], byte[]> Record, int Item, CollectedEvent Event)> _rowSources = [];
+    // Each row's record, its place in it and its own bytes there, which a refused row is dead-lettered as.
+    private readonly List<(ConsumeResult<byte[], byte[]> Record, int Item, ReadOnlyMemory<byte> Json, CollectedEvent Event)> _rowSources = [];
     private readonly HashSet<int> _refused = [];
     private readonly Stopwatch _age = new();
 
@@ -136,7 +137,7 @@ public sealed class EventBatch : IDisposable
 
                 _keys.Add(key);
                 _rowStarts.Add(start);
-                _rowSources.Add((result, item, collected));
+                _rowSources.Add((result, item, json, collected));
                 return RecordOutcome.Row;
             }
         }
@@ -175,8 +176,7 @@ public sealed class EventBatch : IDisposable
             return false;
         }
 
-        var (record, item, collected) = _rowSources[index];
-        var json = item < 0 ? record.Message.Value : JsonSerializer.SerializeToUtf8Bytes(collected, EventJsonContext.Default.CollectedEvent);
+        var (record, item, json, collected) = _rowSources[index];
         DeadLetters.Enqueue(DeadLetter(record, item, json, "ClickHouse refused the row: " + reason, null, collected));
         return true;
     }
