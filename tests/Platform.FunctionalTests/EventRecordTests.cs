@@ -1,9 +1,7 @@
 using System.Net;
 using System.Text;
 using System.Text.Json;
-using Confluent.Kafka;
 using Platform.Events;
-using Platform.Kafka;
 using Platform.Testing;
 
 namespace Platform.FunctionalTests;
@@ -63,17 +61,12 @@ public class EventRecordTests(PlatformFixture platform)
     {
         var tenant = await platform.CreateTenantAsync();
         var now = DateTimeOffset.UtcNow;
-        CollectedEvent Event(string id, DateTimeOffset at) => new()
-        {
-            TenantId = tenant.Id, EventId = id, Event = "produced", UserId = "u1", Timestamp = at, ReceivedAt = now,
-        };
-        string Json(CollectedEvent e) => JsonSerializer.Serialize(e, EventJsonContext.Default.CollectedEvent);
-        var good = Event("good", now.AddMinutes(-1));
-        var value = $"[{Json(good)}, {Json(Event("far-future", new DateTimeOffset(2200, 1, 1, 0, 0, 0, TimeSpan.Zero)))}, {Json(good)}, {Json(Event("also-good", now.AddMinutes(-2)))}]";
+        CollectedEvent Event(string id, DateTimeOffset at) => EventsTopicWriter.Event(tenant.Id, id, at);
+        var good = EventsTopicWriter.Json(Event("good", now.AddMinutes(-1)));
+        var farFuture = EventsTopicWriter.Json(Event("far-future", new DateTimeOffset(2200, 1, 1, 0, 0, 0, TimeSpan.Zero)));
 
-        using var producer = new ProducerBuilder<byte[], byte[]>(KafkaConfig.Producer(KafkaConfig.Bootstrap(platform.App["kafka"].ConnectionString!), "tests"))
-            .SetLogHandler((_, _) => { }).Build();
-        var delivered = await producer.ProduceAsync(EventTopics.Events, new Message<byte[], byte[]> { Key = Encoding.UTF8.GetBytes(tenant.Id + ":0"), Value = Encoding.UTF8.GetBytes(value) });
+        using var writer = new EventsTopicWriter(platform);
+        var delivered = await writer.WriteAsync(tenant.Id + ":0", $"[{good}, {farFuture}, {good}, {EventsTopicWriter.Json(Event("also-good", now.AddMinutes(-2)))}]");
 
         var rows = await platform.Probe.RowsUntilAsync(tenant.Id, 2);
         Assert.Equal(["also-good", "good"], rows.Select(r => (string)r["event_id"]!).Order());

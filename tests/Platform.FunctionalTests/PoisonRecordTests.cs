@@ -1,9 +1,5 @@
-using System.Text;
-using System.Text.Json;
-using Confluent.Kafka;
 using Platform.ClickHouse;
 using Platform.Events;
-using Platform.Kafka;
 using Platform.Testing;
 
 namespace Platform.FunctionalTests;
@@ -17,25 +13,20 @@ public class PoisonRecordTests(PlatformFixture platform)
     {
         var tenant = await platform.CreateTenantAsync();
         var now = DateTimeOffset.UtcNow;
-        CollectedEvent Event(string id, DateTimeOffset at) => new()
-        {
-            TenantId = tenant.Id, EventId = id, Event = "produced", UserId = "u1", Timestamp = at, ReceivedAt = now,
-        };
-        byte[] Json(CollectedEvent e) => JsonSerializer.SerializeToUtf8Bytes(e, EventJsonContext.Default.CollectedEvent);
+        string Json(string id, DateTimeOffset at) => EventsTopicWriter.Json(EventsTopicWriter.Event(tenant.Id, id, at));
 
-        using var producer = new ProducerBuilder<byte[], byte[]>(KafkaConfig.Producer(KafkaConfig.Bootstrap(platform.App["kafka"].ConnectionString!), "tests"))
-            .SetLogHandler((_, _) => { }).Build();
+        using var writer = new EventsTopicWriter(platform);
         var records = new[]
         {
-            Json(Event("before", now.AddMinutes(-1))),
-            Json(Event("far-future", new DateTimeOffset(2200, 1, 1, 0, 0, 0, TimeSpan.Zero))),
-            Encoding.UTF8.GetBytes($$"""{"tenant_id": "{{tenant.Id}}", "event_id": "broken", "timestamp": "not a time"}"""),
-            Json(Event("after", now.AddMinutes(-1))),
+            Json("before", now.AddMinutes(-1)),
+            Json("far-future", new DateTimeOffset(2200, 1, 1, 0, 0, 0, TimeSpan.Zero)),
+            $$"""{"tenant_id": "{{tenant.Id}}", "event_id": "broken", "timestamp": "not a time"}""",
+            Json("after", now.AddMinutes(-1)),
         };
         foreach (var value in records)
         {
             // One key, so one partition: the good records sit on both sides of the poison ones.
-            await producer.ProduceAsync(EventTopics.Events, new Message<byte[], byte[]> { Key = Encoding.UTF8.GetBytes(tenant.Id + ":u1"), Value = value });
+            await writer.WriteAsync(tenant.Id + ":u1", value);
         }
 
         var rows = await platform.Probe.RowsUntilAsync(tenant.Id, 2);
