@@ -32,15 +32,7 @@ public sealed class CpuSampler(string stateDirectory)
     {
         var roots = ReadRecords();
         var self = Environment.ProcessId;
-        var processes = new Dictionary<int, (int Parent, long Own, long Children)>();
-        foreach (var dir in Directory.EnumerateDirectories("/proc"))
-        {
-            if (int.TryParse(Path.GetFileName(dir), NumberStyles.None, CultureInfo.InvariantCulture, out var pid) && ReadStat(Path.Combine(dir, "stat")) is { } stat)
-            {
-                processes[pid] = stat;
-            }
-        }
-
+        var processes = ReadProcesses();
         var ticks = new Dictionary<string, long>();
         void Add(string component, long value) => ticks[component] = ticks.GetValueOrDefault(component) + value;
         var apphost = roots.FirstOrDefault(r => r.Value == "apphost").Key;
@@ -137,6 +129,21 @@ public sealed class CpuSampler(string stateDirectory)
         }
 
         return ticks;
+    }
+
+    /// <summary>Every process now: its parent and its CPU ticks (its own, and its reaped children's).</summary>
+    public static Dictionary<int, (int Parent, long Own, long Children)> ReadProcesses()
+    {
+        var processes = new Dictionary<int, (int Parent, long Own, long Children)>();
+        foreach (var dir in Directory.EnumerateDirectories("/proc"))
+        {
+            if (int.TryParse(Path.GetFileName(dir), NumberStyles.None, CultureInfo.InvariantCulture, out var pid) && ReadStat(Path.Combine(dir, "stat")) is { } stat)
+            {
+                processes[pid] = stat;
+            }
+        }
+
+        return processes;
     }
 
     // /proc/PID/stat: "pid (comm) state ppid ... utime(14) stime(15) cutime(16) cstime(17) ..."; comm may hold spaces.

@@ -62,24 +62,9 @@ public sealed class Profiler(string stateDirectory, string outputDirectory, Text
     /// <summary>The recorded process, or its descendant that runs the service (a launcher such as <c>dotnet run</c> records its own PID).</summary>
     private static int ServiceProcess(int recorded, string service)
     {
-        var parents = new Dictionary<int, int>();
-        foreach (var dir in Directory.EnumerateDirectories("/proc"))
-        {
-            if (int.TryParse(Path.GetFileName(dir), out var pid))
-            {
-                try
-                {
-                    var stat = File.ReadAllText(Path.Combine(dir, "stat"));
-                    parents[pid] = int.Parse(stat[(stat.LastIndexOf(')') + 2)..].Split(' ')[1], System.Globalization.CultureInfo.InvariantCulture);
-                }
-                catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or FormatException)
-                {
-                }
-            }
-        }
-
-        bool Descends(int pid) => pid == recorded || (parents.TryGetValue(pid, out var parent) && parent > 1 && Descends(parent));
-        foreach (var pid in parents.Keys.Where(Descends))
+        var processes = CpuSampler.ReadProcesses();
+        bool Descends(int pid) => pid == recorded || (processes.TryGetValue(pid, out var stat) && stat.Parent > 1 && Descends(stat.Parent));
+        foreach (var pid in processes.Keys.Where(Descends))
         {
             try
             {
