@@ -24,7 +24,8 @@ public sealed class CdcCaptureService(
     ILogger<CdcCaptureService> logger) : BackgroundService
 {
     private static readonly TimeSpan SampleInterval = TimeSpan.FromSeconds(3);
-    private static readonly TimeSpan MaxRetryDelay = TimeSpan.FromSeconds(30);
+    // What a PostgreSQL back from an outage may wait for the bridge; a reconnect attempt is cheap, replication lag is not.
+    private static readonly TimeSpan MaxRetryDelay = TimeSpan.FromSeconds(5);
     private static readonly TimeSpan LossCheckTimeout = TimeSpan.FromSeconds(5);
     private const int LossCheckEvery = 5; // seconds between reads of the partitions' ends
 
